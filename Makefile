@@ -1,0 +1,35 @@
+# One-command entry points. Every target sets up .venv from the lock files first (idempotent).
+.PHONY: setup setup-dev run test test-fast check format clean
+
+ARGS ?=
+
+setup:
+	@scripts/bootstrap.sh
+
+setup-dev:
+	@scripts/bootstrap.sh --dev
+
+## run: the local pipeline on the bundled data (pass flags with ARGS="--span 3")
+run: setup
+	.venv/bin/taxi-pipeline run $(ARGS)
+
+## test: the whole suite, end-to-end tests included
+test: setup-dev
+	.venv/bin/python -m pytest $(ARGS)
+
+## test-fast: unit tests only
+test-fast: setup-dev
+	.venv/bin/python -m pytest -m "not e2e" $(ARGS)
+
+## check: formatting, lint and types
+check: setup-dev
+	.venv/bin/ruff format --check .
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+
+format: setup-dev
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+clean:
+	rm -rf outputs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,65 @@
+"""TFMA evaluation config: the metrics, slices and thresholds that decide whether a model is blessed."""
+
+from __future__ import annotations
+
+import tensorflow_model_analysis as tfma
+
+from models import features
+
+# The serving signatures the exported model carries (see models/signatures.py).
+SERVING_SIGNATURE = "serving_default"
+TRANSFORM_SIGNATURE = "transform_features"
+GATING_METRIC = "binary_accuracy"
+
+
+def create_eval_config(min_binary_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfig:
+    """Builds the Evaluator's config.
+
+    Args:
+        min_binary_accuracy: absolute lower bound on eval binary accuracy.
+        max_accuracy_drop: how far below the baseline's accuracy a candidate may be and still be
+            blessed; only applied when a blessed baseline exists.
+
+    Returns:
+        An EvalConfig computing AUC, binary accuracy, precision, recall and calibration overall
+        and per slice, with both thresholds on binary accuracy.
+    """
+    accuracy_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_binary_accuracy}),
+        # TFMA compares candidate - baseline against this bound; a tiny negative default keeps
+        # an identical re-evaluated model blessed despite float noise.
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -max_accuracy_drop if max_accuracy_drop else -1e-10},
+        ),
+    )
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=SERVING_SIGNATURE,
+                label_key=features.LABEL_KEY,
+                preprocessing_function_names=[TRANSFORM_SIGNATURE],
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[k]) for k in features.SLICE_FEATURES],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(class_name="AUC"),
+                    # Gate on the overall slice only: per-slice values are reported, but a
+                    # handful of rows in one hour must not block a release on their own.
+                    tfma.MetricConfig(
+                        class_name="BinaryAccuracy",
+                        per_slice_thresholds=[
+                            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_threshold)
+                        ],
+                    ),
+                    tfma.MetricConfig(class_name="Precision"),
+                    tfma.MetricConfig(class_name="Recall"),
+                    tfma.MetricConfig(class_name="Calibration"),
+                    tfma.MetricConfig(class_name="CalibrationPlot"),
+                ]
+            )
+        ],
+    )

@@ -1,0 +1,139 @@
+"""The `taxi-pipeline` command line: parses flags, builds the config once, and dispatches.
+
+Errors a user can cause (bad config, missing data, a stopped run) print one clear line on
+stderr and a documented exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import time
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pipeline.config import ConfigError, PipelineConfig, load_config
+from runners.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, RunError
+
+# Modules adding subcommands: each has register(commands, add_config_flags), and its parsers set
+# `handler(args, config) -> exit code`.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+EXIT_CODES_HELP = """exit codes:
+  0  the run completed (a model was pushed, or it was not blessed: the summary says which)
+  1  unexpected internal error (a bug: please report it with the log file)
+  2  bad usage or configuration
+  3  unreadable or missing input data
+  4  stopped by a data gate (anomalies or drift)
+  5  a pipeline component failed
+  6  another run holds this home folder
+"""
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", help="config profile (default: $TAXI_PIPELINE_PROFILE or 'local')")
+    parser.add_argument("--config", dest="profiles_file", help="profiles YAML file (default: pipeline/profiles.yaml)")
+    parser.add_argument("--home", help="folder for every output (default: $TAXI_PIPELINE_HOME or ./outputs)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="taxi-pipeline",
+        description="Chicago-taxi TFX pipeline: run locally, inspect runs, ship to Vertex AI.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXIT_CODES_HELP,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run the pipeline locally on a data root of span folders",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXIT_CODES_HELP,
+    )
+    _add_config_flags(run)
+    run.add_argument("--data-root", help="folder of span-<N>/ folders of CSV files (default: bundled data/taxi)")
+    run.add_argument("--span", type=int, help="span to ingest (default: the newest span folder)")
+    run.add_argument("--window-spans", type=int, help="how many recent spans to train on (default: 4)")
+    run.add_argument("--train-steps", type=int, help="training steps (default: 2000)")
+    run.add_argument("--min-accuracy", dest="min_binary_accuracy", type=float,
+                     help="eval binary accuracy a model needs to be blessed (default: 0.7)")
+    run.add_argument("--no-cache", dest="enable_cache", action="store_false", default=None,
+                     help="re-execute every component instead of reusing cached results")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    run.add_argument("-v", "--verbose", action="store_true", default=None,
+                     help="show TensorFlow, Beam and TFX logs on the console")
+    run.set_defaults(handler=_cmd_run)
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(commands, _add_config_flags)
+    return parser
+
+
+# Config fields that a subcommand may expose as a flag of the same name.
+FLAG_FIELDS = ("home", "data_root", "span", "window_spans", "train_steps", "min_binary_accuracy", "enable_cache",
+               "verbose")
+
+
+def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    """Builds the one config object of this invocation from the parsed flags."""
+    overrides: dict[str, Any] = {}
+    for name in FLAG_FIELDS:
+        if getattr(args, name, None) is not None:
+            overrides[name] = getattr(args, name)
+    return load_config(
+        profile=getattr(args, "profile", None),
+        profiles_file=getattr(args, "profiles_file", None),
+        overrides=overrides,
+    )
+
+
+def _cmd_run(args: argparse.Namespace, config: PipelineConfig) -> int:
+    from pathlib import Path
+
+    from runners.progress import quiet_and_logged
+
+    out = sys.stderr if args.json else sys.stdout
+    log_file = Path(config.logs_dir).resolve() / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"taxi-pipeline: cannot write to the home folder {config.home}: {err.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    # Quiet before TensorFlow and TFX are imported: they log on import.
+    with quiet_and_logged(log_file, config.verbose, out) as console:
+        from runners import local
+        from runners.summary import format_summary
+
+        summary = local.run(config, out=console, log_file=log_file)
+        console.write(format_summary(summary) + "\n")
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2, default=str))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `taxi-pipeline` and `python -m runners`; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ConfigError as err:
+        print(f"taxi-pipeline: configuration error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.handler(args, config))
+    except RunError as err:
+        print(f"taxi-pipeline: stopped: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("taxi-pipeline: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug, not a user error: say so, keep the traceback for the report
+        import traceback
+
+        traceback.print_exc()
+        print(f"taxi-pipeline: internal error: {type(err).__name__}: {err}", file=sys.stderr)
+        return EXIT_INTERNAL

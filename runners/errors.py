@@ -1,0 +1,19 @@
+"""Errors that stop a command with a documented exit code (see the README's exit-code table)."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+EXIT_GATE = 4
+EXIT_COMPONENT = 5
+EXIT_LOCKED = 6
+
+
+class RunError(Exception):
+    """A command stopped for a reason the user can act on; `exit_code` says which kind."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

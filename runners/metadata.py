@@ -1,0 +1,159 @@
+"""Read-only questions to ML Metadata: which run, which executions, which artifacts, which spans.
+
+Every command that reports on runs answers from here, so the answers come from ML Metadata itself
+rather than from guessed paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+Execution = metadata_store_pb2.Execution
+Artifact = metadata_store_pb2.Artifact
+Event = metadata_store_pb2.Event
+
+STATE_NAMES = {
+    Execution.NEW: "new",
+    Execution.RUNNING: "running",
+    Execution.COMPLETE: "executed",
+    Execution.FAILED: "failed",
+    Execution.CACHED: "cached",
+    Execution.CANCELED: "canceled",
+}
+
+
+def connect(metadata_path: str | Path, create: bool = False) -> metadata_store.MetadataStore:
+    """Opens the SQLite ML Metadata store of a home folder.
+
+    Raises:
+        FileNotFoundError: the store does not exist and create is False.
+    """
+    path = Path(metadata_path)
+    if not create and not path.exists():
+        raise FileNotFoundError(f"no ML Metadata store at {path}: run `taxi-pipeline run` first")
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(path)
+    config.sqlite.connection_mode = (
+        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+        if create
+        else metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
+    )
+    return metadata_store.MetadataStore(config)
+
+
+def node_context_name(pipeline_name: str, node_id: str) -> str:
+    """TFX names a node's context `<pipeline>.<node id>`."""
+    return f"{pipeline_name}.{node_id}"
+
+
+def node_executions(store: metadata_store.MetadataStore, pipeline_name: str, node_id: str) -> list[Execution]:
+    """Returns every execution of one node, oldest first."""
+    context = store.get_context_by_type_and_name("node", node_context_name(pipeline_name, node_id))
+    if context is None:
+        return []
+    return sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
+
+
+def run_ids(store: metadata_store.MetadataStore, pipeline_name: str) -> list[str]:
+    """Returns the pipeline's run ids, oldest first."""
+    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline is None:
+        return []
+    runs = [c for c in store.get_children_contexts_by_context(pipeline.id) if _type_name(store, c) == "pipeline_run"]
+    if not runs:
+        runs = list(store.get_contexts_by_type("pipeline_run"))
+    return [c.name for c in sorted(runs, key=lambda c: c.id)]
+
+
+_TYPE_NAMES: dict[int, str] = {}
+
+
+def _type_name(store: metadata_store.MetadataStore, context: metadata_store_pb2.Context) -> str:
+    if context.type_id not in _TYPE_NAMES:
+        for context_type in store.get_context_types():
+            _TYPE_NAMES[context_type.id] = context_type.name
+    return _TYPE_NAMES.get(context.type_id, "")
+
+
+def run_executions(store: metadata_store.MetadataStore, run_id: str) -> dict[str, Execution]:
+    """Returns node id -> the execution of that node in one pipeline run."""
+    context = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if context is None:
+        return {}
+    result: dict[str, Execution] = {}
+    for execution in sorted(store.get_executions_by_context(context.id), key=lambda e: e.id):
+        node_id = node_id_of(store, execution)
+        if node_id:
+            result[node_id] = execution
+    return result
+
+
+def node_id_of(store: metadata_store.MetadataStore, execution: Execution) -> str:
+    """Returns the id of the pipeline node an execution belongs to."""
+    for context in store.get_contexts_by_execution(execution.id):
+        if _type_name(store, context) == "node":
+            return context.name.split(".", 1)[-1]
+    return ""
+
+
+def state_name(execution: Execution) -> str:
+    """Returns "executed", "cached", "failed", ... for an execution."""
+    return STATE_NAMES.get(execution.last_known_state, "unknown")
+
+
+def _artifacts(
+    store: metadata_store.MetadataStore, execution_id: int, kinds: Iterable[int], key: str | None
+) -> list[Artifact]:
+    wanted = set(kinds)
+    ids = [
+        e.artifact_id
+        for e in store.get_events_by_execution_ids([execution_id])
+        if e.type in wanted and (key is None or (e.path.steps and e.path.steps[0].key == key))
+    ]
+    return sorted(store.get_artifacts_by_id(ids), key=lambda a: a.id) if ids else []
+
+
+def outputs(store: metadata_store.MetadataStore, execution: Execution, key: str | None = None) -> list[Artifact]:
+    """Returns the artifacts an execution produced (or reused from the cache), optionally one output key."""
+    return _artifacts(store, execution.id, (Event.OUTPUT, Event.DECLARED_OUTPUT, Event.INTERNAL_OUTPUT), key)
+
+
+def inputs(store: metadata_store.MetadataStore, execution: Execution, key: str | None = None) -> list[Artifact]:
+    """Returns the artifacts an execution consumed, optionally one input key."""
+    return _artifacts(store, execution.id, (Event.INPUT, Event.DECLARED_INPUT, Event.INTERNAL_INPUT), key)
+
+
+def producer(store: metadata_store.MetadataStore, artifact: Artifact) -> Execution | None:
+    """Returns the execution that first produced an artifact."""
+    output_kinds = {Event.OUTPUT, Event.DECLARED_OUTPUT}
+    ids = sorted(e.execution_id for e in store.get_events_by_artifact_ids([artifact.id]) if e.type in output_kinds)
+    return store.get_executions_by_id(ids[:1])[0] if ids else None
+
+
+def prop(artifact_or_execution: Artifact | Execution, name: str) -> object:
+    """Returns a property or custom property value, or None."""
+    for properties in (artifact_or_execution.properties, artifact_or_execution.custom_properties):
+        if name in properties:
+            value = properties[name]
+            kind = value.WhichOneof("value")
+            if kind == "proto_value":
+                return None
+            return getattr(value, kind) if kind else None
+    return None
+
+
+def ingested_spans(store: metadata_store.MetadataStore, pipeline_name: str, example_gen_id: str) -> set[int]:
+    """Returns the spans that ExampleGen has already ingested successfully."""
+    spans: set[int] = set()
+    for execution in node_executions(store, pipeline_name, example_gen_id):
+        if execution.last_known_state not in (Execution.COMPLETE, Execution.CACHED):
+            continue
+        for artifact in outputs(store, execution, "examples"):
+            span = prop(artifact, "span")
+            if isinstance(span, int) and artifact.state == Artifact.LIVE:
+                spans.add(span)
+    return spans

@@ -1,0 +1,123 @@
+"""Console progress for local runs: one line per component start and end, logs to a file.
+
+TFX's LocalDagRunner announces each node through absl logging; a handler turns those records into
+progress lines and asks ML Metadata whether the node executed or was served from the cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+from absl import logging as absl_logging
+
+_RUNNING = "Component %s is running."
+_FINISHED = "Component %s is finished."
+
+
+@dataclasses.dataclass
+class NodeTiming:
+    """What the console showed for one node."""
+
+    node_id: str
+    started: float
+    seconds: float | None = None
+    state: str = "running"
+
+
+class ProgressHandler(logging.Handler):
+    """Turns LocalDagRunner's start/finish records into console lines."""
+
+    def __init__(self, out: TextIO, state_of: Callable[[str], str]) -> None:
+        super().__init__(level=logging.INFO)
+        self.out = out
+        self.state_of = state_of
+        self.nodes: dict[str, NodeTiming] = {}
+        self.current: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg not in (_RUNNING, _FINISHED) or not record.args:
+            return
+        args = record.args if isinstance(record.args, tuple) else (record.args,)
+        node_id = str(args[0])
+        now = time.monotonic()
+        if record.msg == _RUNNING:
+            self.nodes[node_id] = NodeTiming(node_id, now)
+            self.current = node_id
+            self.out.write(f"  ▶ {node_id} ...\n")
+        else:
+            timing = self.nodes.setdefault(node_id, NodeTiming(node_id, now))
+            timing.seconds = now - timing.started
+            try:
+                timing.state = self.state_of(node_id)
+            except Exception:  # the progress line must never break a run
+                timing.state = "finished"
+            self.current = None
+            self.out.write(f"  ✔ {node_id:<30} {timing.state:<9} {timing.seconds:6.1f}s\n")
+        self.out.flush()
+
+
+@contextmanager
+def quiet_and_logged(log_file: Path, verbose: bool, console: TextIO) -> Iterator[TextIO]:
+    """Sends every log record and all stderr output of the run to log_file.
+
+    Unless verbose, the console shows only what the caller writes to the stream this yields:
+    TensorFlow's C++ logs, Python warnings and the handlers that TFX, Beam or absl install while
+    running write to file descriptor 2, which points at the log file for the duration.
+
+    Args:
+        log_file: where the full log of the run goes (appended).
+        verbose: leave stderr alone, so the logs also reach the console.
+        console: where the caller's progress lines should go.
+
+    Yields:
+        The stream to write progress to.
+    """
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    file_handler = logging.FileHandler(log_file)
+    file_handler.setLevel(logging.INFO)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    absl_logger = logging.getLogger("absl")
+    saved_levels = {logger: logger.level for logger in (root, absl_logger)}
+    root.addHandler(file_handler)
+    root.setLevel(logging.INFO)
+    # Through the verbosity flag, not just the logger level: components that parse absl flags
+    # mid-run (Transform does) reset the logger to the flag's value.
+    saved_verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.INFO)
+    logging.captureWarnings(True)
+
+    saved_stderr_fd = None
+    stream = console
+    if not verbose:
+        sys.stderr.flush()
+        saved_stderr_fd = os.dup(2)
+        if console is sys.stderr:
+            stream = os.fdopen(os.dup(saved_stderr_fd), "w", buffering=1)
+        log_fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+    try:
+        yield stream
+    finally:
+        stream.flush()
+        if saved_stderr_fd is not None:
+            sys.stderr.flush()
+            os.dup2(saved_stderr_fd, 2)
+            os.close(saved_stderr_fd)
+            if stream is not console:
+                stream.close()
+        logging.captureWarnings(False)
+        root.removeHandler(file_handler)
+        file_handler.close()
+        absl_logging.set_verbosity(saved_verbosity)
+        for logger, level in saved_levels.items():
+            logger.setLevel(level)
