@@ -13,6 +13,8 @@ import tensorflow_transform as tft
 
 from models import features
 
+MISSING_TOKEN = "<missing>"
+
 
 def _fill_missing(value: Any, default: Any) -> tf.Tensor:
     """Densifies a possibly-sparse [batch, 0 or 1] feature to [batch], using default where absent."""
@@ -61,8 +63,12 @@ def preprocessing_fn(inputs: dict[str, Any]) -> dict[str, tf.Tensor]:
         value = _fill_missing(inputs[key], _default_for(key))
         if value.dtype != tf.string:
             value = tf.strings.as_string(value)
+        value = tf.strings.strip(value)
+        # An absent value (tf.Example) and an empty string (JSON) mean the same: give both one
+        # explicit token, since TFT's vocabulary leaves "" out and would hash it to an OOV bucket.
+        value = tf.where(tf.equal(value, ""), MISSING_TOKEN, value)
         outputs[features.transformed_name(key)] = tft.compute_and_apply_vocabulary(
-            tf.strings.strip(value),
+            value,
             top_k=features.VOCAB_SIZE,
             num_oov_buckets=features.OOV_SIZE,
             vocab_filename=key,

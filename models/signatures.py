@@ -24,8 +24,7 @@ _DTYPES = {"string": tf.string, "int": tf.int64, "float": tf.float32}
 def serving_feature_spec() -> dict[str, tf.io.VarLenFeature]:
     """Returns the parse spec of what a client sends: every model input, each optional."""
     return {
-        name: tf.io.VarLenFeature(_DTYPES[features.raw_feature_kind(name)])
-        for name in features.model_input_features()
+        name: tf.io.VarLenFeature(_DTYPES[features.raw_feature_kind(name)]) for name in features.model_input_features()
     }
 
 
@@ -63,9 +62,7 @@ def make_serving_signatures(model: tf.keras.Model, tf_transform_output: tft.TFTr
     def serve_tf_examples(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         return predict(tf.io.parse_example(serialized, spec))
 
-    raw_spec = {
-        name: tf.TensorSpec(shape=[None], dtype=feature.dtype, name=name) for name, feature in spec.items()
-    }
+    raw_spec = {name: tf.TensorSpec(shape=[None], dtype=feature.dtype, name=name) for name, feature in spec.items()}
 
     @tf.function(input_signature=[raw_spec])
     def serve_raw(raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -20,6 +21,8 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROFILES_FILE = Path(__file__).resolve().parent / "profiles.yaml"
 ENV_PREFIX = "TAXI_PIPELINE_"
+PUSH_TARGETS = ("filesystem", "vertex")
+_LABEL = re.compile(r"[a-z][a-z0-9_-]{0,62}=[a-z0-9_-]{0,63}")
 
 
 class ConfigError(ValueError):
@@ -50,9 +53,47 @@ class PipelineConfig:
     min_binary_accuracy: float = 0.7
     # ... and may not fall below the baseline by more than this (absolute).
     max_accuracy_drop: float = 1e-10
+    # The data gate in front of Transform. Anomaly types are TFDV's names (e.g. SCHEMA_NEW_COLUMN,
+    # ENUM_TYPE_UNEXPECTED_STRING_VALUES); "*" stands for every type TFDV reports as an ERROR.
+    blocking_anomalies: tuple[str, ...] = ("*",)
+    # Anomaly types that are reported but do not stop the run; they win over blocking_anomalies.
+    warning_anomalies: tuple[str, ...] = ()
+    # A feature drifting from the previous span beyond its schema limit: "stop" the run or "warn".
+    drift_action: str = "stop"
     enable_cache: bool = True
     beam_args: tuple[str, ...] = ()
     verbose: bool = False
+
+    # Google Cloud: read by `taxi-pipeline compile` and `submit` only; check_vertex() says which are required.
+    gcp_project: str = ""
+    region: str = "us-central1"
+    # The pipeline image (see Dockerfile). Vertex steps, Dataflow workers and Vertex Training all run it,
+    # so user code and library versions match everywhere; tag it immutably (the git SHA).
+    image: str = ""
+    # Runs the pipeline, its Dataflow jobs and training; empty means the project's default account.
+    service_account: str = ""
+    # key=value labels on the Vertex pipeline job.
+    labels: tuple[str, ...] = ()
+    # When set, ExampleGen reads the rows this BigQuery query returns instead of CSV span folders.
+    bigquery_query: str = ""
+    # Run the Beam components (ExampleGen, StatisticsGen, Transform, Evaluator) on Dataflow.
+    dataflow: bool = False
+    dataflow_machine_type: str = "n1-standard-4"
+    dataflow_max_workers: int = 4
+    # Train in a Vertex AI custom training job on its own machine instead of inside the pipeline step.
+    vertex_training: bool = False
+    training_machine_type: str = "n1-standard-8"
+    training_accelerator_type: str = ""
+    training_accelerator_count: int = 0
+    # "filesystem": copy blessed models under serving_dir (a gs:// folder on Vertex);
+    # "vertex": upload them as new versions of one Vertex Model Registry model named model_name.
+    push_target: str = "filesystem"
+    # With push_target vertex: deploy each new version to this endpoint (display name); empty uploads only.
+    endpoint_name: str = ""
+    # The new version's share of the endpoint's traffic; the versions already deployed keep the rest.
+    traffic_percentage: int = 100
+    serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+    serving_machine_type: str = "n1-standard-2"
 
     def __post_init__(self) -> None:
         _require(self.window_spans >= 1, "window_spans", self.window_spans, "an integer >= 1")
@@ -67,6 +108,7 @@ class PipelineConfig:
             "a number between 0 and 1",
         )
         _require(self.max_accuracy_drop >= 0, "max_accuracy_drop", self.max_accuracy_drop, "a number >= 0")
+        self._check_gate_policy()
         _require(self.span is None or self.span >= 0, "span", self.span, "an integer >= 0")
         _require(bool(self.hidden_units), "hidden_units", self.hidden_units, "at least one layer size")
         _require(all(u > 0 for u in self.hidden_units), "hidden_units", self.hidden_units, "positive sizes")
@@ -77,6 +119,84 @@ class PipelineConfig:
             self.model_name,
             "letters, digits, '-' and '_' only (it names a serving folder)",
         )
+        self._check_cloud_values()
+
+    def _check_gate_policy(self) -> None:
+        """Checks the data gate's anomaly type names and drift action."""
+        from pipeline.validation import ALL_ANOMALIES, ANOMALIES_REFERENCE, DRIFT_ACTIONS, check_anomaly_names
+
+        for name in ("blocking_anomalies", "warning_anomalies"):
+            unknown = check_anomaly_names(getattr(self, name))
+            _require(
+                not unknown,
+                name,
+                getattr(self, name),
+                f"'*' or TFDV anomaly type names such as SCHEMA_NEW_COLUMN ({', '.join(unknown)} "
+                f"{'is' if len(unknown) == 1 else 'are'} not one; see {ANOMALIES_REFERENCE})",
+            )
+        _require(
+            ALL_ANOMALIES not in self.warning_anomalies,
+            "warning_anomalies",
+            self.warning_anomalies,
+            "anomaly type names; to only warn about every anomaly, leave blocking_anomalies empty instead "
+            f"(blocking_anomalies: [] in the profile, or {ENV_PREFIX}BLOCKING_ANOMALIES='')",
+        )
+        both = sorted(set(self.blocking_anomalies) & set(self.warning_anomalies))
+        _require(
+            not both,
+            "warning_anomalies",
+            self.warning_anomalies,
+            f"types not also listed in blocking_anomalies ({', '.join(both)} is in both; keep it in one)",
+        )
+        _require(
+            self.drift_action in DRIFT_ACTIONS, "drift_action", self.drift_action, f"one of {', '.join(DRIFT_ACTIONS)}"
+        )
+
+    def _check_cloud_values(self) -> None:
+        """Checks the Google Cloud fields' ranges and formats; whether they are all set is check_vertex's job."""
+        _require(self.dataflow_max_workers >= 1, "dataflow_max_workers", self.dataflow_max_workers, "an integer >= 1")
+        _require(
+            self.training_accelerator_count >= 0,
+            "training_accelerator_count",
+            self.training_accelerator_count,
+            "an integer >= 0",
+        )
+        _require(
+            bool(self.training_accelerator_type) == (self.training_accelerator_count > 0),
+            "training_accelerator_count",
+            self.training_accelerator_count,
+            "a count > 0 together with training_accelerator_type (e.g. NVIDIA_TESLA_T4), or 0 with no type "
+            f"(training_accelerator_type is {self.training_accelerator_type!r})",
+        )
+        _require(self.push_target in PUSH_TARGETS, "push_target", self.push_target, f"one of {', '.join(PUSH_TARGETS)}")
+        _require(0 <= self.traffic_percentage <= 100, "traffic_percentage", self.traffic_percentage, "an integer 0-100")
+        for label in self.labels:
+            _require(
+                _LABEL.fullmatch(label) is not None,
+                "labels",
+                self.labels,
+                "key=value items with lowercase letters, digits, '_' and '-' (keys start with a letter), "
+                f"as Vertex requires; {label!r} is not one",
+            )
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """What run_fn receives as custom_config["hyperparameters"]."""
+        return {
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "hidden_units": list(self.hidden_units),
+        }
+
+    @property
+    def temp_dir(self) -> str:
+        """Scratch space for Dataflow (staging and temp files)."""
+        return _join(self.home, "tmp")
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        """The labels as a mapping."""
+        return dict(label.split("=", 1) for label in self.labels)
 
     @property
     def pipeline_root(self) -> str:
@@ -113,6 +233,89 @@ def _join(base: str, *parts: str) -> str:
 def _require(ok: bool, field: str, value: object, expected: str) -> None:
     if not ok:
         raise ConfigError(f"config field '{field}' is {value!r}; expected {expected}")
+
+
+# What Vertex accepts: KubeflowV2DagRunner checks pipeline names, the Model Registry checks model ids.
+_VERTEX_PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
+_VERTEX_MODEL_ID = re.compile(r"[a-z_][a-z0-9_-]{0,62}")
+_PLACEHOLDER = "YOUR_BUCKET"
+
+
+def _pinned_image(image: str) -> bool:
+    """True for an image reference with a digest or a tag other than "latest"."""
+    if not image or any(c.isspace() for c in image):
+        return False
+    if "@sha256:" in image:
+        return True
+    last = image.rsplit("/", 1)[-1]
+    return ":" in last and last.split(":", 1)[1] not in ("", "latest")
+
+
+def check_vertex(config: PipelineConfig) -> None:
+    """Checks that a configuration can be compiled for, and run on, Vertex AI Pipelines.
+
+    Args:
+        config: the configuration of a `compile` or `submit`.
+
+    Raises:
+        ConfigError: naming every missing or unsuitable field, what was expected and how to set it.
+    """
+    problems: list[str] = []
+
+    def need(ok: bool, field: str, value: object, expected: str) -> None:
+        if not ok:
+            problems.append(
+                f"config field '{field}' is {value!r}; expected {expected} "
+                f"(set '{field}:' in the profile, or the environment variable {ENV_PREFIX}{field.upper()})"
+            )
+
+    need(bool(config.gcp_project.strip()), "gcp_project", config.gcp_project, "the Google Cloud project id to run in")
+    need(
+        _pinned_image(config.image),
+        "image",
+        config.image,
+        "the pipeline image built from the Dockerfile, with an immutable tag such as the git SHA "
+        "(REGION-docker.pkg.dev/PROJECT/REPOSITORY/taxi-pipeline:SHA); Vertex caches steps per image, "
+        "so a reused tag like :latest can serve results of old code",
+    )
+    need(
+        config.home.startswith("gs://") and _PLACEHOLDER not in config.home,
+        "home",
+        config.home,
+        "a gs:// folder of your bucket: Vertex steps cannot see this machine's disk",
+    )
+    if config.bigquery_query:
+        need(config.span is None, "span", config.span, "no span with bigquery_query: spans are CSV folders")
+    else:
+        need(
+            config.data_root.startswith("gs://") and _PLACEHOLDER not in config.data_root,
+            "data_root",
+            config.data_root,
+            "a gs:// folder holding span-<N>/ folders of CSV files (or set bigquery_query)",
+        )
+    need(
+        config.window_spans == 1,
+        "window_spans",
+        config.window_spans,
+        "1: KubeflowV2DagRunner cannot compile the span-window resolver, so a Vertex run trains on the span "
+        "it ingests (with BigQuery, select the window in bigquery_query)",
+    )
+    need(
+        _VERTEX_PIPELINE_NAME.fullmatch(config.pipeline_name) is not None,
+        "pipeline_name",
+        config.pipeline_name,
+        "lowercase letters, digits and '-' (a Vertex pipeline name)",
+    )
+    if config.push_target == "vertex":
+        need(
+            _VERTEX_MODEL_ID.fullmatch(config.model_name) is not None,
+            "model_name",
+            config.model_name,
+            "lowercase letters, digits, '_' and '-', not starting with a digit or '-' (a Model Registry id)",
+        )
+        need(bool(config.serving_image), "serving_image", config.serving_image, "a Vertex prediction image")
+    if problems:
+        raise ConfigError("cannot run on Vertex AI:\n  " + "\n  ".join(problems))
 
 
 FIELDS: dict[str, Any] = {f.name: f for f in dataclasses.fields(PipelineConfig)}
@@ -214,14 +417,16 @@ def load_config(
     profiles_file: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    default_profile: str = "local",
 ) -> PipelineConfig:
     """Builds the run's configuration.
 
     Args:
-        profile: profile name; defaults to $TAXI_PIPELINE_PROFILE, then "local".
+        profile: profile name; defaults to $TAXI_PIPELINE_PROFILE, then `default_profile`.
         profiles_file: YAML file of profiles; defaults to pipeline/profiles.yaml.
         overrides: field values from CLI flags; None values are ignored.
         environ: the environment to read TAXI_PIPELINE_* from; defaults to os.environ.
+        default_profile: the profile used when neither `profile` nor $TAXI_PIPELINE_PROFILE names one.
 
     Returns:
         The frozen configuration.
@@ -230,7 +435,7 @@ def load_config(
         ConfigError: a value is unknown, malformed or out of range.
     """
     env = os.environ if environ is None else environ
-    profile = profile or env.get(ENV_PREFIX + "PROFILE") or "local"
+    profile = profile or env.get(ENV_PREFIX + "PROFILE") or default_profile
     profiles_path = Path(profiles_file) if profiles_file else DEFAULT_PROFILES_FILE
     profiles = read_profiles(profiles_path)
     if profile not in profiles:

@@ -52,7 +52,9 @@ def create_eval_config(min_binary_accuracy: float, max_accuracy_drop: float) -> 
                     tfma.MetricConfig(
                         class_name="BinaryAccuracy",
                         per_slice_thresholds=[
-                            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_threshold)
+                            tfma.PerSliceMetricThreshold(
+                                slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_threshold
+                            )
                         ],
                     ),
                     tfma.MetricConfig(class_name="Precision"),

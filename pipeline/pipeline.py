@@ -5,14 +5,19 @@ Model code is referred to by dotted strings only, so this module never imports i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 
+from pipeline.accepted_spans import AcceptedSpanWindowStrategy, PreviousSpanStrategy
+from pipeline.cloud import VertexServing, VertexTraining
+from pipeline.components import DataGate, DriftCheck
 from pipeline.eval_config import create_eval_config
-from pipeline.span_window import SpanWindowStrategy
+from pipeline.validation import ALL_ANOMALIES, GatePolicy
+from pipeline.vertex_pusher import VertexModelRegistryPusher
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
@@ -23,6 +28,9 @@ EXAMPLE_GEN = "example_gen"
 STATISTICS_GEN = "statistics_gen"
 SCHEMA_IMPORTER = "schema_importer"
 EXAMPLE_VALIDATOR = "example_validator"
+PREVIOUS_STATISTICS = "previous_statistics_resolver"
+DRIFT_CHECK = "drift_check"
+DATA_GATE = "data_gate"
 SPAN_WINDOW = "span_window_resolver"
 TRANSFORM = "transform"
 TRAINER = "trainer"
@@ -31,9 +39,13 @@ EVALUATOR = "evaluator"
 PUSHER = "pusher"
 
 # The part of the pipeline that ingests and validates a single span.
-INGEST_COMPONENTS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_IMPORTER, EXAMPLE_VALIDATOR)
+INGEST_COMPONENTS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_IMPORTER, EXAMPLE_VALIDATOR, DRIFT_CHECK, DATA_GATE)
 COMPONENTS = (*INGEST_COMPONENTS, TRANSFORM, TRAINER, EVALUATOR, PUSHER)
-RESOLVERS = (SPAN_WINDOW, BASELINE_RESOLVER)
+RESOLVERS = (PREVIOUS_STATISTICS, SPAN_WINDOW, BASELINE_RESOLVER)
+
+# Pipeline parameters a Vertex run can override at submit time (see `runtime_parameters`).
+DATA_ROOT_PARAMETER = "data_root"
+TRAIN_ARGS_PARAMETER = "train_args"
 
 
 def create_pipeline(
@@ -51,10 +63,18 @@ def create_pipeline(
     code_fingerprint: str = "",
     min_binary_accuracy: float = 0.7,
     max_accuracy_drop: float = 1e-10,
+    blocking_anomalies: Sequence[str] = (ALL_ANOMALIES,),
+    warning_anomalies: Sequence[str] = (),
+    drift_action: str = "stop",
     ingest_only: bool = False,
     enable_cache: bool = True,
     metadata_connection_config: Any = None,
     beam_pipeline_args: Sequence[str] = (),
+    bigquery_query: str = "",
+    use_span_window: bool = True,
+    runtime_parameters: bool = False,
+    vertex_training: VertexTraining | None = None,
+    vertex_serving: VertexServing | None = None,
 ) -> tfx.dsl.Pipeline:
     """Builds the pipeline.
 
@@ -74,11 +94,29 @@ def create_pipeline(
             Transform and Trainer instead of reusing the cache.
         min_binary_accuracy: the blessing's absolute threshold.
         max_accuracy_drop: the blessing's allowed drop against the baseline.
+        blocking_anomalies: anomaly types (TFDV names) that stop the run before Transform; "*" is every
+            type TFDV reports as an ERROR.
+        warning_anomalies: anomaly types that are only reported; they win over blocking_anomalies.
+        drift_action: "stop" or "warn" when a feature drifts from the previous span beyond its
+            schema limit.
         ingest_only: build only ExampleGen, StatisticsGen, schema import and ExampleValidator,
             to ingest and validate one span without training.
         enable_cache: reuse results of identical executions.
         metadata_connection_config: ML Metadata connection (None on Vertex).
         beam_pipeline_args: Beam options for the data components.
+        bigquery_query: when set, ExampleGen reads the rows of this BigQuery query instead of the CSV
+            span folders under data_root (`span` does not apply).
+        use_span_window: train on the `window_spans` window resolved from ML Metadata; False trains on
+            what this run's ExampleGen ingested, for orchestrators that cannot run custom resolver
+            strategies (KubeflowV2DagRunner compiles only TFX's latest-artifact and
+            latest-blessed-model resolvers). False also drops the drift check's previous-span
+            baseline, resolved the same way: drift is then not measured.
+        runtime_parameters: expose data_root (CSV only) and the Trainer's train_args (TrainArgs JSON) as
+            pipeline parameters named DATA_ROOT_PARAMETER and TRAIN_ARGS_PARAMETER, which a Vertex run
+            can override when submitted; their defaults are the values given here.
+        vertex_training: run the Trainer as a Vertex AI custom training job; None trains in the step.
+        vertex_serving: register blessed models in the Vertex AI Model Registry instead of copying
+            them under serving_dir.
 
     Returns:
         The pipeline.
@@ -88,26 +126,36 @@ def create_pipeline(
         range_config = tfx.proto.RangeConfig(
             static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span)
         )
-    # Reads one span; span-to-span history is assembled by the window resolver below.
-    example_gen = tfx.components.CsvExampleGen(
-        input_base=data_root,
-        input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=SPAN_PATTERN)]),
-        output_config=tfx.proto.Output(
-            split_config=tfx.proto.SplitConfig(
-                splits=[
-                    tfx.proto.SplitConfig.Split(name="train", hash_buckets=2),
-                    tfx.proto.SplitConfig.Split(name="eval", hash_buckets=1),
-                ]
-            )
-        ),
-        range_config=range_config,
-    ).with_id(EXAMPLE_GEN)
-
-    # Statistics of the new span alone, so it is validated on its own.
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
+    output_config = tfx.proto.Output(
+        split_config=tfx.proto.SplitConfig(
+            splits=[
+                tfx.proto.SplitConfig.Split(name="train", hash_buckets=2),
+                tfx.proto.SplitConfig.Split(name="eval", hash_buckets=1),
+            ]
+        )
+    )
+    if bigquery_query:
+        # Reads the rows the query returns, with the CSV's column names; the query picks the time range.
+        example_gen = tfx.extensions.google_cloud_big_query.BigQueryExampleGen(
+            query=bigquery_query, output_config=output_config
+        ).with_id(EXAMPLE_GEN)
+    else:
+        # Reads one span; span-to-span history is assembled by the window resolver below.
+        example_gen = tfx.components.CsvExampleGen(
+            input_base=_parameter(DATA_ROOT_PARAMETER, data_root) if runtime_parameters else data_root,
+            input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=SPAN_PATTERN)]),
+            output_config=output_config,
+            range_config=range_config,
+        ).with_id(EXAMPLE_GEN)
 
     # The curated, reviewed schema from git rather than one inferred from whatever arrived.
     schema_importer = tfx.components.ImportSchemaGen(schema_file=schema_path).with_id(SCHEMA_IMPORTER)
+
+    # Statistics of the new span alone, so it is validated on its own. The schema makes the integer
+    # codes it marks categorical get category statistics, which their L-infinity drift needs.
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"], schema=schema_importer.outputs["schema"]
+    ).with_id(STATISTICS_GEN)
 
     # Checks the new span against the schema.
     example_validator = tfx.components.ExampleValidator(
@@ -115,42 +163,110 @@ def create_pipeline(
         schema=schema_importer.outputs["schema"],
     ).with_id(EXAMPLE_VALIDATOR)
 
-    components: list[Any] = [example_gen, statistics_gen, schema_importer, example_validator]
-    if ingest_only:
-        return _pipeline(pipeline_name, pipeline_root, components, enable_cache, metadata_connection_config,
-                         beam_pipeline_args)
+    validation_nodes: list[Any] = []
+    baseline_statistics = None
+    if use_span_window:
+        # The drift baseline: statistics of the newest earlier span that passed the data gate.
+        # Needs a custom resolver strategy, which KubeflowV2DagRunner cannot compile either.
+        previous_statistics = tfx.dsl.Resolver(
+            strategy_class=PreviousSpanStrategy,
+            config={"gate_context": f"{pipeline_name}.{DATA_GATE}", "span": -1 if span is None else span},
+            statistics=tfx.dsl.Channel(type=standard_artifacts.ExampleStatistics, producer_component_id=STATISTICS_GEN),
+        ).with_id(PREVIOUS_STATISTICS)
+        # With no fixed span, "previous" is relative to this run's statistics, published first.
+        previous_statistics.add_upstream_node(statistics_gen)
+        validation_nodes.append(previous_statistics)
+        baseline_statistics = previous_statistics.outputs["statistics"]
 
-    # The training window: the newest Examples of each of the `window_spans` most recent spans
-    # up to this run's span.
-    span_window = tfx.dsl.Resolver(
-        strategy_class=SpanWindowStrategy,
-        config={"num_spans": window_spans, "end_span": -1 if span is None else span},
-        examples=tfx.dsl.Channel(type=standard_artifacts.Examples, producer_component_id=EXAMPLE_GEN),
-    ).with_id(SPAN_WINDOW)
-    # The window must see this run's span, which ExampleGen publishes first.
-    span_window.add_upstream_node(example_gen)
+    # Per-feature drift against the previous span, always recorded, over the limit or not.
+    drift_check = DriftCheck(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_importer.outputs["schema"],
+        baseline_statistics=baseline_statistics,
+    ).with_id(DRIFT_CHECK)
+
+    # Fails the run on blocking anomalies or too much drift; its success marks the span as usable.
+    data_gate = DataGate(
+        examples=example_gen.outputs["examples"],
+        statistics=statistics_gen.outputs["statistics"],
+        anomalies=example_validator.outputs["anomalies"],
+        drift_report=drift_check.outputs["drift_report"],
+        policy=GatePolicy(
+            blocking_anomalies=tuple(blocking_anomalies),
+            warning_anomalies=tuple(warning_anomalies),
+            drift_action=drift_action,
+        ).to_json(),
+    ).with_id(DATA_GATE)
+
+    components: list[Any] = [
+        example_gen,
+        schema_importer,
+        statistics_gen,
+        example_validator,
+        *validation_nodes,
+        drift_check,
+        data_gate,
+    ]
+    if ingest_only:
+        return _pipeline(
+            pipeline_name, pipeline_root, components, enable_cache, metadata_connection_config, beam_pipeline_args
+        )
+
+    window_nodes: list[Any] = []
+    training_examples = example_gen.outputs["examples"]
+    if use_span_window:
+        # The training window: the newest Examples of each of the `window_spans` most recent spans
+        # up to this run's span.
+        span_window = tfx.dsl.Resolver(
+            strategy_class=AcceptedSpanWindowStrategy,
+            config={
+                "num_spans": window_spans,
+                "end_span": -1 if span is None else span,
+                "gate_context": f"{pipeline_name}.{DATA_GATE}",
+            },
+            examples=tfx.dsl.Channel(type=standard_artifacts.Examples, producer_component_id=EXAMPLE_GEN),
+        ).with_id(SPAN_WINDOW)
+        # The window holds spans that passed the data gate, this run's span included once it has.
+        span_window.add_upstream_node(data_gate)
+        window_nodes.append(span_window)
+        training_examples = span_window.outputs["examples"]
 
     custom_config = {"code_fingerprint": code_fingerprint}
     # Feature engineering over the window; its graph ships inside the model.
     transform = tfx.components.Transform(
-        examples=span_window.outputs["examples"],
+        examples=training_examples,
         schema=schema_importer.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
         custom_config=custom_config,
+        # StatisticsGen already profiles the raw data; Transform's own pre/post statistics would
+        # double the Beam work of every run.
+        disable_statistics=True,
     ).with_id(TRANSFORM)
-    # A span with anomalies must not reach feature engineering.
-    transform.add_upstream_node(example_validator)
+    # A span stopped by the data gate must not reach feature engineering.
+    transform.add_upstream_node(data_gate)
 
+    trainer_class: Any = tfx.components.Trainer
+    trainer_config: dict[str, Any] = {**custom_config, "hyperparameters": dict(hyperparameters or {})}
+    if vertex_training is not None:
+        # The same run_fn, launched by the step as a Vertex AI custom job on its own machine.
+        trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer
+        trainer_config.update(vertex_training.trainer_custom_config())
     # Trains the Keras model and exports it with its serving signatures.
-    trainer = tfx.components.Trainer(
+    trainer = trainer_class(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_importer.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(num_steps=train_steps),
+        # A parameter must be the whole exec property: one nested inside a proto compiles, without an
+        # error, into a constant that no submit can change.
+        train_args=(
+            _parameter(TRAIN_ARGS_PARAMETER, json.dumps({"num_steps": train_steps}))
+            if runtime_parameters
+            else tfx.proto.TrainArgs(num_steps=train_steps)
+        ),
         eval_args=tfx.proto.EvalArgs(num_steps=eval_steps),
-        custom_config={**custom_config, "hyperparameters": dict(hyperparameters or {})},
+        custom_config=trainer_config,
     ).with_id(TRAINER)
 
     # The model serving now, if any: the baseline a candidate must not fall behind.
@@ -162,7 +278,7 @@ def create_pipeline(
 
     # TFMA on the window's eval split, overall and per slice; blesses or not.
     evaluator = tfx.components.Evaluator(
-        examples=span_window.outputs["examples"],
+        examples=training_examples,
         example_splits=["eval"],
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
@@ -170,18 +286,31 @@ def create_pipeline(
         eval_config=create_eval_config(min_binary_accuracy, max_accuracy_drop),
     ).with_id(EVALUATOR)
 
-    # Copies a blessed model into the serving dir as a new integer version; skips otherwise.
-    pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)
-        ),
-    ).with_id(PUSHER)
+    pusher: Any
+    if vertex_serving is not None:
+        # Registers a blessed model as the parent model's new default version; skips otherwise.
+        pusher = VertexModelRegistryPusher(
+            model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"], settings=vertex_serving
+        ).with_id(PUSHER)
+    else:
+        # Copies a blessed model into the serving dir as a new integer version; skips otherwise.
+        pusher = tfx.components.Pusher(
+            model=trainer.outputs["model"],
+            model_blessing=evaluator.outputs["blessing"],
+            push_destination=tfx.proto.PushDestination(
+                filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)
+            ),
+        ).with_id(PUSHER)
 
-    components += [span_window, transform, trainer, baseline_resolver, evaluator, pusher]
-    return _pipeline(pipeline_name, pipeline_root, components, enable_cache, metadata_connection_config,
-                     beam_pipeline_args)
+    components += [*window_nodes, transform, trainer, baseline_resolver, evaluator, pusher]
+    return _pipeline(
+        pipeline_name, pipeline_root, components, enable_cache, metadata_connection_config, beam_pipeline_args
+    )
+
+
+def _parameter(name: str, default: str) -> Any:
+    """A string pipeline parameter; KubeflowV2DagRunner lists it in the spec's inputs."""
+    return tfx.dsl.experimental.RuntimeParameter(name=name, ptype=str, default=default)
 
 
 def _pipeline(

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import time
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +19,7 @@ from runners.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, RunError
 
 # Modules adding subcommands: each has register(commands, add_config_flags), and its parsers set
 # `handler(args, config) -> exit code`.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("runners.vertex",)
 
 EXIT_CODES_HELP = """exit codes:
   0  the run completed (a model was pushed, or it was not blessed: the summary says which)
@@ -59,13 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--span", type=int, help="span to ingest (default: the newest span folder)")
     run.add_argument("--window-spans", type=int, help="how many recent spans to train on (default: 4)")
     run.add_argument("--train-steps", type=int, help="training steps (default: 2000)")
-    run.add_argument("--min-accuracy", dest="min_binary_accuracy", type=float,
-                     help="eval binary accuracy a model needs to be blessed (default: 0.7)")
-    run.add_argument("--no-cache", dest="enable_cache", action="store_false", default=None,
-                     help="re-execute every component instead of reusing cached results")
+    run.add_argument(
+        "--min-accuracy",
+        dest="min_binary_accuracy",
+        type=float,
+        help="eval binary accuracy a model needs to be blessed (default: 0.7)",
+    )
+    run.add_argument(
+        "--no-cache",
+        dest="enable_cache",
+        action="store_false",
+        default=None,
+        help="re-execute every component instead of reusing cached results",
+    )
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    run.add_argument("-v", "--verbose", action="store_true", default=None,
-                     help="show TensorFlow, Beam and TFX logs on the console")
+    run.add_argument(
+        "-v", "--verbose", action="store_true", default=None, help="show TensorFlow, Beam and TFX logs on the console"
+    )
     run.set_defaults(handler=_cmd_run)
 
     for module_name in COMMAND_MODULES:
@@ -74,8 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Config fields that a subcommand may expose as a flag of the same name.
-FLAG_FIELDS = ("home", "data_root", "span", "window_spans", "train_steps", "min_binary_accuracy", "enable_cache",
-               "verbose")
+FLAG_FIELDS = (
+    "home",
+    "data_root",
+    "span",
+    "window_spans",
+    "train_steps",
+    "min_binary_accuracy",
+    "enable_cache",
+    "verbose",
+    "gcp_project",
+    "region",
+    "image",
+    "service_account",
+)
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
@@ -88,6 +110,8 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         profile=getattr(args, "profile", None),
         profiles_file=getattr(args, "profiles_file", None),
         overrides=overrides,
+        # A subcommand may name its own default (compile and submit use the vertex profile).
+        default_profile=getattr(args, "default_profile", "local"),
     )
 
 
@@ -125,6 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.handler(args, config))
+    except ConfigError as err:  # a check a subcommand makes beyond parsing, e.g. what Vertex needs
+        print(f"taxi-pipeline: configuration error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except RunError as err:
         print(f"taxi-pipeline: stopped: {err}", file=sys.stderr)
         return err.exit_code

@@ -13,13 +13,14 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from pipeline import pipeline as taxi_pipeline
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from runners import metadata as md
-from runners.errors import EXIT_COMPONENT, EXIT_INPUT, EXIT_OK, EXIT_USAGE, RunError
+from runners.errors import EXIT_COMPONENT, EXIT_INPUT, EXIT_USAGE, RunError
 from runners.progress import ProgressHandler
 from runners.summary import RunSummary, summarize
 
@@ -109,8 +110,9 @@ def snapshot_schema(schema_path: str, home: Path) -> str:
     return str(target)
 
 
-def build(config: PipelineConfig, span: int, window: tuple[int, ...], schema_path: str, ingest_only: bool,
-          fingerprint: str):
+def build(
+    config: PipelineConfig, span: int, window: tuple[int, ...], schema_path: str, ingest_only: bool, fingerprint: str
+) -> Any:
     """Builds the pipeline object for one LocalDagRunner invocation."""
     from tfx import v1 as tfx
 
@@ -124,11 +126,7 @@ def build(config: PipelineConfig, span: int, window: tuple[int, ...], schema_pat
         window_spans=len(window),
         train_steps=config.train_steps,
         eval_steps=config.eval_steps,
-        hyperparameters={
-            "batch_size": config.batch_size,
-            "learning_rate": config.learning_rate,
-            "hidden_units": list(config.hidden_units),
-        },
+        hyperparameters=config.hyperparameters,
         code_fingerprint=fingerprint,
         min_binary_accuracy=config.min_binary_accuracy,
         max_accuracy_drop=config.max_accuracy_drop,
@@ -141,7 +139,7 @@ def build(config: PipelineConfig, span: int, window: tuple[int, ...], schema_pat
     )
 
 
-def _state_reader(config: PipelineConfig):
+def _state_reader(config: PipelineConfig) -> Callable[[str], str]:
     def state_of(node_id: str) -> str:
         if node_id in taxi_pipeline.RESOLVERS:
             return "resolved"
@@ -152,7 +150,7 @@ def _state_reader(config: PipelineConfig):
     return state_of
 
 
-def _run_one(pipeline_obj, config: PipelineConfig, out: TextIO) -> tuple[str, ProgressHandler]:
+def _run_one(pipeline_obj: Any, config: PipelineConfig, out: TextIO) -> tuple[str, ProgressHandler]:
     """Runs one LocalDagRunner invocation and returns (its run id, the progress record)."""
     import logging
 

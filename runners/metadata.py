@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+from ml_metadata.proto.metadata_store_pb2 import Artifact, Context, Event, Execution
 
-Execution = metadata_store_pb2.Execution
-Artifact = metadata_store_pb2.Artifact
-Event = metadata_store_pb2.Event
+__all__ = ["Artifact", "Event", "Execution"]
 
 STATE_NAMES = {
     Execution.NEW: "new",
@@ -72,7 +72,7 @@ def run_ids(store: metadata_store.MetadataStore, pipeline_name: str) -> list[str
 _TYPE_NAMES: dict[int, str] = {}
 
 
-def _type_name(store: metadata_store.MetadataStore, context: metadata_store_pb2.Context) -> str:
+def _type_name(store: metadata_store.MetadataStore, context: Context) -> str:
     if context.type_id not in _TYPE_NAMES:
         for context_type in store.get_context_types():
             _TYPE_NAMES[context_type.id] = context_type.name
@@ -134,7 +134,7 @@ def producer(store: metadata_store.MetadataStore, artifact: Artifact) -> Executi
     return store.get_executions_by_id(ids[:1])[0] if ids else None
 
 
-def prop(artifact_or_execution: Artifact | Execution, name: str) -> object:
+def prop(artifact_or_execution: Artifact | Execution, name: str) -> Any:
     """Returns a property or custom property value, or None."""
     for properties in (artifact_or_execution.properties, artifact_or_execution.custom_properties):
         if name in properties:

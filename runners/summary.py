@@ -71,7 +71,7 @@ def _metric_values(metrics: dict[str, Any]) -> dict[str, float]:
     for by_sub_key in metrics.values():
         for metric_map in by_sub_key.values():
             for name, value in metric_map.items():
-                raw = value.get("doubleValue") if isinstance(value, dict) else None
+                raw: Any = value.get("doubleValue") if isinstance(value, dict) else None
                 try:
                     number = float(raw)  # TFMA writes undefined values as the string "NaN"
                 except (TypeError, ValueError):
@@ -112,8 +112,12 @@ def read_blessing_reasons(uri: str) -> list[str]:
         return []
     reasons = []
     for per_slice in result.metric_validations_per_slice:
-        where = slice_name(tuple((c.feature_key or "", c.bytes_value or c.int64_value or c.float_value)
-                                 for c in per_slice.slice_key.single_slice_keys))
+        where = slice_name(
+            tuple(
+                (c.feature_key or "", c.bytes_value or c.int64_value or c.float_value)
+                for c in per_slice.slice_key.single_slice_keys
+            )
+        )
         for failure in per_slice.failures:
             metric = failure.metric_key.name
             if failure.metric_key.is_diff:

@@ -33,8 +33,10 @@ def test_package_respects_import_boundaries(package: str) -> None:
     offenders = []
     for path in sorted((ROOT / package).rglob("*.py")):
         for name in _imports(path):
-            if any(name == bad.rstrip(".") or name.startswith(bad if bad.endswith(".") else bad + ".")
-                   for bad in FORBIDDEN[package]):
+            if any(
+                name == bad.rstrip(".") or name.startswith(bad if bad.endswith(".") else bad + ".")
+                for bad in FORBIDDEN[package]
+            ):
                 offenders.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not offenders, "\n".join(offenders)
 
@@ -42,8 +44,11 @@ def test_package_respects_import_boundaries(package: str) -> None:
 def test_features_module_uses_only_the_standard_library() -> None:
     import sys
 
-    third_party = [n for n in _imports(STDLIB_ONLY) if n.split(".")[0] not in sys.stdlib_module_names
-                   and n.split(".")[0] != "__future__"]
+    third_party = [
+        n
+        for n in _imports(STDLIB_ONLY)
+        if n.split(".")[0] not in sys.stdlib_module_names and n.split(".")[0] != "__future__"
+    ]
     assert not third_party
 
 

@@ -66,12 +66,12 @@ def test_unknown_profile_names_the_file_and_the_choices(tmp_path: Path) -> None:
 
 def test_unknown_field_in_profile_is_named(tmp_path: Path) -> None:
     profiles = _profiles(tmp_path, "local:\n  train_stepz: 3\n")
-    with pytest.raises(ConfigError, match="unknown field.*train_stepz"):
+    with pytest.raises(ConfigError, match=r"unknown field.*train_stepz"):
         load_config("local", profiles, environ={})
 
 
 def test_bad_env_value_names_the_variable() -> None:
-    with pytest.raises(ConfigError, match="TAXI_PIPELINE_TRAIN_STEPS.*'many'.*an integer"):
+    with pytest.raises(ConfigError, match=r"TAXI_PIPELINE_TRAIN_STEPS.*'many'.*an integer"):
         load_config("local", environ={"TAXI_PIPELINE_TRAIN_STEPS": "many"})
 
 
