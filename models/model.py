@@ -54,7 +54,7 @@ def build_keras_model(hidden_units: Sequence[int] = (64, 32), learning_rate: flo
     output = tf.keras.layers.Dense(1, activation="sigmoid", name=PREDICTION_KEY)(hidden)
     model = tf.keras.Model(inputs=inputs, outputs=output)
     model.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate, jit_compile=False),
         loss=tf.keras.losses.BinaryCrossentropy(),
         metrics=[tf.keras.metrics.BinaryAccuracy(name="binary_accuracy")],
     )

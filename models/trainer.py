@@ -44,6 +44,20 @@ def _dataset(
     return dataset.map(lambda x, y: (x, tf.reshape(y, [-1, 1])))
 
 
+def skip_autograph_for_tf_keras() -> None:
+    """Stops AutoGraph from re-transpiling tf-keras internals on every first fit (tens of seconds).
+
+    TensorFlow 2.16 exempts the `keras` package from AutoGraph conversion but not `tf_keras`, the
+    Keras 2 that TFX needs, so the first training step spends most of its time rewriting Keras's
+    own code. tf-keras is written for graph mode exactly as keras is, so the same exemption holds.
+    """
+    from tensorflow.python.autograph.core import config as autograph_config
+
+    rule = autograph_config.DoNotConvert("tf_keras")
+    if not any(getattr(r, "_prefix", None) == "tf_keras" for r in autograph_config.CONVERSION_RULES):
+        autograph_config.CONVERSION_RULES = (rule, *autograph_config.CONVERSION_RULES)
+
+
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains the classifier and saves it with its serving signatures.
 
@@ -51,6 +65,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         fn_args: what the Trainer passes: train/eval files, Transform output, steps, the
             serving and run directories, and custom_config.
     """
+    skip_autograph_for_tf_keras()
     params = hyperparameters(fn_args.custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     batch_size = int(params["batch_size"])
