@@ -5,3 +5,17 @@ before anything here pulls in TensorFlow.
 """
 
 import models.features  # noqa: F401
+
+
+def __getattr__(name: str) -> object:
+    """Resolves `pipeline.DriftReport` lazily: Vertex finds a custom artifact class by that path.
+
+    KubeflowV2DagRunner encodes a custom artifact type as `<module>.<Class>` with one dot, and its
+    container imports the class from there; importing it eagerly would pull TFX into every import
+    of the config.
+    """
+    if name == "DriftReport":
+        from pipeline.components.drift_check import DriftReport
+
+        return DriftReport
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

@@ -13,6 +13,7 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 
 from pipeline.accepted_spans import AcceptedSpanWindowStrategy, PreviousSpanStrategy
+from pipeline.atomic_pusher import AtomicFilesystemPusher
 from pipeline.cloud import VertexServing, VertexTraining
 from pipeline.components import DataGate, DriftCheck
 from pipeline.eval_config import create_eval_config
@@ -83,7 +84,8 @@ def create_pipeline(
         pipeline_root: where artifacts are written.
         data_root: folder holding `span-<N>/` folders of CSV files.
         schema_path: the curated schema (schema.pbtxt).
-        serving_dir: Pusher destination; versions are integer-named subfolders.
+        serving_dir: Pusher destination; versions are integer-named subfolders, each pushed atomically
+            when the folder is local (see pipeline.atomic_pusher).
         span: span to ingest; None ingests the newest span under data_root.
         window_spans: how many of the most recent ingested spans (up to `span`) Transform and
             Trainer see.
@@ -164,24 +166,28 @@ def create_pipeline(
     ).with_id(EXAMPLE_VALIDATOR)
 
     validation_nodes: list[Any] = []
-    baseline_statistics = None
+    baseline_examples = baseline_statistics = None
     if use_span_window:
-        # The drift baseline: statistics of the newest earlier span that passed the data gate.
-        # Needs a custom resolver strategy, which KubeflowV2DagRunner cannot compile either.
+        # The drift baseline: Examples and statistics of the newest earlier span that passed the data
+        # gate. Needs a custom resolver strategy, which KubeflowV2DagRunner cannot compile either.
         previous_statistics = tfx.dsl.Resolver(
             strategy_class=PreviousSpanStrategy,
             config={"gate_context": f"{pipeline_name}.{DATA_GATE}", "span": -1 if span is None else span},
+            examples=tfx.dsl.Channel(type=standard_artifacts.Examples, producer_component_id=EXAMPLE_GEN),
             statistics=tfx.dsl.Channel(type=standard_artifacts.ExampleStatistics, producer_component_id=STATISTICS_GEN),
         ).with_id(PREVIOUS_STATISTICS)
-        # With no fixed span, "previous" is relative to this run's statistics, published first.
+        # With no fixed span, "previous" is relative to this run's span, which ExampleGen publishes first.
         previous_statistics.add_upstream_node(statistics_gen)
         validation_nodes.append(previous_statistics)
+        baseline_examples = previous_statistics.outputs["examples"]
         baseline_statistics = previous_statistics.outputs["statistics"]
 
     # Per-feature drift against the previous span, always recorded, over the limit or not.
     drift_check = DriftCheck(
+        examples=example_gen.outputs["examples"],
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_importer.outputs["schema"],
+        baseline_examples=baseline_examples,
         baseline_statistics=baseline_statistics,
     ).with_id(DRIFT_CHECK)
 
@@ -292,8 +298,15 @@ def create_pipeline(
         pusher = VertexModelRegistryPusher(
             model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"], settings=vertex_serving
         ).with_id(PUSHER)
+    elif "://" not in serving_dir:
+        # Copies a blessed model into the local serving dir as a new integer version, atomically (a
+        # killed push leaves no partial version for TF Serving to load); skips otherwise.
+        pusher = AtomicFilesystemPusher(
+            model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"], serving_dir=serving_dir
+        ).with_id(PUSHER)
     else:
-        # Copies a blessed model into the serving dir as a new integer version; skips otherwise.
+        # Copies a blessed model into the serving dir as a new integer version; skips otherwise. A bucket
+        # has no atomic folder rename: TFX writes saved_model.pb last, the file TF Serving waits for.
         pusher = tfx.components.Pusher(
             model=trainer.outputs["model"],
             model_blessing=evaluator.outputs["blessing"],

@@ -19,7 +19,7 @@ from runners.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, RunError
 
 # Modules adding subcommands: each has register(commands, add_config_flags), and its parsers set
 # `handler(args, config) -> exit code`.
-COMMAND_MODULES: tuple[str, ...] = ("runners.vertex",)
+COMMAND_MODULES: tuple[str, ...] = ("runners.vertex", "runners.data_commands", "runners.ops")
 
 EXIT_CODES_HELP = """exit codes:
   0  the run completed (a model was pushed, or it was not blessed: the summary says which)
@@ -29,6 +29,7 @@ EXIT_CODES_HELP = """exit codes:
   4  stopped by a data gate (anomalies or drift)
   5  a pipeline component failed
   6  another run holds this home folder
+  7  cannot write to the home folder: not a folder, not writable, or its disk is full
 """
 
 
@@ -118,22 +119,26 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
 def _cmd_run(args: argparse.Namespace, config: PipelineConfig) -> int:
     from pathlib import Path
 
+    from runners import home_lock
     from runners.progress import quiet_and_logged
+    from runners.storage import unwritable_home
 
     out = sys.stderr if args.json else sys.stdout
-    log_file = Path(config.logs_dir).resolve() / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    try:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        print(f"taxi-pipeline: cannot write to the home folder {config.home}: {err.strerror}", file=sys.stderr)
-        return EXIT_USAGE
-    # Quiet before TensorFlow and TFX are imported: they log on import.
-    with quiet_and_logged(log_file, config.verbose, out) as console:
-        from runners import local
-        from runners.summary import format_summary
+    # Locked before TensorFlow is imported, so a second run on this home is refused in a second, and
+    # before the log file is opened, so the refused run writes nothing into the home.
+    with home_lock.hold(config.home) as home:
+        log_file = Path(config.logs_dir).resolve() / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise unwritable_home(home, err) from None
+        # Quiet before TensorFlow and TFX are imported: they log on import.
+        with quiet_and_logged(log_file, config.verbose, out) as console:
+            from runners import local
+            from runners.summary import format_summary
 
-        summary = local.run(config, out=console, log_file=log_file)
-        console.write(format_summary(summary) + "\n")
+            summary = local.run(config, out=console, log_file=log_file)
+            console.write(format_summary(summary) + "\n")
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2, default=str))
     return EXIT_OK

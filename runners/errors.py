@@ -9,6 +9,9 @@ EXIT_INPUT = 3
 EXIT_GATE = 4
 EXIT_COMPONENT = 5
 EXIT_LOCKED = 6
+# The home folder cannot be written: not a folder, not writable, or its disk is full. Not a usage
+# error: the flags may be right and the machine needs fixing (free space, permissions).
+EXIT_STORAGE = 7
 
 
 class RunError(Exception):

@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pipeline import pipeline as taxi_pipeline
+from pipeline.components import DataGateError
 from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.validation import load_schema
+from runners import gates, home_lock, preflight, recovery, storage
 from runners import metadata as md
-from runners.errors import EXIT_COMPONENT, EXIT_INPUT, EXIT_USAGE, RunError
+from runners.errors import EXIT_COMPONENT, EXIT_INPUT, EXIT_STORAGE, EXIT_USAGE, RunError
 from runners.progress import ProgressHandler
 from runners.summary import RunSummary, summarize
 
@@ -64,7 +67,8 @@ def plan_spans(available: list[int], ingested: set[int], requested: int | None, 
 
     Args:
         available: span numbers present under the data root.
-        ingested: span numbers already ingested into this home's ML Metadata.
+        ingested: span numbers already ingested into this home's ML Metadata and accepted by the
+            data gate; a span the gate stopped is ingested and validated again.
         requested: the span asked for, or None for the newest.
         window_spans: the window size.
 
@@ -130,6 +134,9 @@ def build(
         code_fingerprint=fingerprint,
         min_binary_accuracy=config.min_binary_accuracy,
         max_accuracy_drop=config.max_accuracy_drop,
+        blocking_anomalies=config.blocking_anomalies,
+        warning_anomalies=config.warning_anomalies,
+        drift_action=config.drift_action,
         ingest_only=ingest_only,
         enable_cache=config.enable_cache,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
@@ -165,6 +172,13 @@ def _run_one(pipeline_obj: Any, config: PipelineConfig, out: TextIO) -> tuple[st
         tfx.orchestration.LocalDagRunner().run(pipeline_obj)
     except Exception as err:
         failed = handler.current or "the pipeline"
+        if failed == taxi_pipeline.DATA_GATE or isinstance(err, DataGateError):
+            # A stop, not a crash: print the gate's findings from ML Metadata instead of a traceback.
+            stopped = [r for r in md.run_ids(md.connect(config.metadata_path), config.pipeline_name) if r not in before]
+            raise gates.gate_stop(config, stopped[-1] if stopped else "", out, str(err)) from err
+        no_space = storage.storage_failure(err, failed, Path(config.home).resolve())
+        if no_space is not None:
+            raise no_space from err
         raise RunError(f"{failed} failed: {type(err).__name__}: {err}", EXIT_COMPONENT) from err
     finally:
         logging.getLogger("absl").removeHandler(handler)
@@ -173,7 +187,72 @@ def _run_one(pipeline_obj: Any, config: PipelineConfig, out: TextIO) -> tuple[st
 
 
 def run(config: PipelineConfig, out: TextIO = sys.stdout, log_file: Path | None = None) -> RunSummary:
-    """Runs the pipeline locally and returns the run's summary.
+    """Runs the pipeline locally, one run at a time per home folder, and returns the run's summary.
+
+    Holds the home's lock for the whole run. Executions that a dead run (killed, crashed) left
+    RUNNING in ML Metadata are marked failed and their partial outputs removed first, and the
+    console says so; a run that stops does the same for itself.
+
+    Args:
+        config: the run's configuration.
+        out: where progress lines go.
+        log_file: the log file the caller set up (see runners.progress.quiet_and_logged); named
+            in the progress header only.
+
+    Raises:
+        RunError: another run holds the home (EXIT_LOCKED), the home cannot be written or its disk
+            is full (EXIT_STORAGE), or the run could not start or stopped; the message says why.
+    """
+    with home_lock.hold(config.home) as home:
+        try:
+            store = md.connect(config.metadata_path, create=True)
+            recovered = recovery.recover_interrupted(store, config.pipeline_name, config.pipeline_root, home)
+            first_execution = recovery.last_execution_id(store)
+        except Exception as err:
+            no_space = storage.storage_failure(err, "opening ML Metadata", home)
+            if no_space is not None:
+                raise no_space from err
+            raise
+        if recovered:
+            out.write(f"taxi-pipeline: an earlier run on {home} stopped without finishing:\n")
+            out.write(recovery.describe(recovered))
+        try:
+            return _run_holding_lock(config, out, log_file)
+        except BaseException as err:
+            no_space = None if isinstance(err, RunError) else storage.storage_failure(err, "the runner", home)
+            out_of_space = no_space is not None or (isinstance(err, RunError) and err.exit_code == EXIT_STORAGE)
+            _clean_up_after_stop(config, home, first_execution, out_of_space, out)
+            if no_space is not None:
+                raise no_space from err
+            raise
+
+
+def _clean_up_after_stop(
+    config: PipelineConfig, home: Path, first_execution: int, out_of_space: bool, out: TextIO
+) -> None:
+    """Marks what this stopped run left unfinished as failed; on a full disk, frees what its failed step wrote."""
+    import logging
+
+    # This process's LocalDagRunner has returned, so nothing can still own a RUNNING execution.
+    try:
+        store = md.connect(config.metadata_path)
+        removed = [
+            p
+            for r in recovery.recover_interrupted(store, config.pipeline_name, config.pipeline_root, home)
+            for p in r.removed
+        ]
+        if out_of_space:
+            removed += recovery.remove_failed_outputs(
+                store, config.pipeline_name, config.pipeline_root, first_execution
+            )
+        if removed:
+            out.write(f"  removed {len(removed)} unrecorded, partial output folder(s) of the stopped step\n")
+    except Exception:  # the cleanup must never hide why the run stopped; the next run retries it
+        logging.getLogger(__name__).exception("cleaning up after the stopped run failed")
+
+
+def _run_holding_lock(config: PipelineConfig, out: TextIO, log_file: Path | None) -> RunSummary:
+    """Runs the pipeline locally and returns the run's summary; the caller holds the home's lock.
 
     Args:
         config: the run's configuration.
@@ -184,16 +263,18 @@ def run(config: PipelineConfig, out: TextIO = sys.stdout, log_file: Path | None 
     Raises:
         RunError: the run could not start or stopped; the message says why.
     """
-    home = Path(config.home).resolve()
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise RunError(f"cannot create the home folder {home}: {err.strerror}", EXIT_USAGE) from None
+    home = Path(config.home).resolve()  # created, and checked writable, by taking its lock
     spans = discover_spans(config.data_root)
     store = md.connect(config.metadata_path, create=True)
-    ingested = md.ingested_spans(store, config.pipeline_name, taxi_pipeline.EXAMPLE_GEN)
-    plan = plan_spans(list(spans), ingested, config.span, config.window_spans)
+    accepted = gates.accepted_spans(store, config.pipeline_name)
+    plan = plan_spans(list(spans), accepted, config.span, config.window_spans)
     schema_path = snapshot_schema(config.schema_path, home)
+    try:
+        schema = load_schema(schema_path)
+    except ValueError as err:
+        raise RunError(f"{err} (copied from {config.schema_path})", EXIT_USAGE) from None
+    # Unreadable files fail here in a second, with the file and line, rather than deep inside Beam.
+    preflight.require_readable([(s, spans[s]) for s in (*plan.backfill, plan.target)], schema, config.schema_path)
     fingerprint = code_fingerprint()
     out.write(
         f"taxi-pipeline: home {home}\n"
@@ -203,10 +284,12 @@ def run(config: PipelineConfig, out: TextIO = sys.stdout, log_file: Path | None 
     )
     started = time.monotonic()
     for span in plan.backfill:
-        out.write(f"Ingesting and validating earlier span {span} (not seen by this home yet)\n")
-        _run_one(build(config, span, (span,), schema_path, True, fingerprint), config, out)
+        out.write(f"Ingesting and validating earlier span {span} (not yet accepted by this home)\n")
+        backfill_run, _ = _run_one(build(config, span, (span,), schema_path, True, fingerprint), config, out)
+        gates.print_gate_report(config, backfill_run, out)
     out.write(f"Running the pipeline on span {plan.target}\n")
     run_id, _ = _run_one(build(config, plan.target, plan.window, schema_path, False, fingerprint), config, out)
+    gates.print_gate_report(config, run_id, out)
     summary = summarize(md.connect(config.metadata_path), run_id)
     out.write(f"Finished in {time.monotonic() - started:.1f}s\n")
     return summary

@@ -58,3 +58,21 @@ def run_pipeline(home: Path, data_root: Path, *extra: str) -> CliResult:
     if result.returncode != 0:
         pytest.fail(f"taxi-pipeline run exited {result.returncode}\n{result.stdout}\n{result.stderr[-5000:]}")
     return result
+
+
+@dataclass
+class HealthyHome:
+    """A home after one healthy run over fixture spans 1 and 2: span 2 trained, blessed and pushed."""
+
+    home: Path
+    data_root: Path
+    result: CliResult
+
+
+@pytest.fixture(scope="session")
+def healthy_home(tmp_path_factory: pytest.TempPathFactory) -> HealthyHome:
+    """One real run shared by the data-gate and notebook tests; they copy the home, never change it."""
+    base = tmp_path_factory.mktemp("healthy")
+    data_root = make_data_root(base, {1: SMALL_DATA / "span-1", 2: SMALL_DATA / "span-2"})
+    home = base / "home"
+    return HealthyHome(home, data_root, run_pipeline(home, data_root))

@@ -56,9 +56,10 @@ def test_model_code_is_named_by_dotted_path_and_gets_the_hyperparameters(nodes: 
 
 def test_training_reads_the_window_and_evaluation_its_eval_split(nodes: dict) -> None:
     window = nodes["span_window_resolver"]
-    assert window.exec_properties["resolver_class"].__name__ == "SpanWindowStrategy"
+    # Only spans that passed the data gate are trained on.
+    assert window.exec_properties["resolver_class"].__name__ == "AcceptedSpanWindowStrategy"
     # TFX stores a resolver's config under this (misleading) key.
-    assert window.exec_properties["source_uri"] == {"num_spans": 2, "end_span": 3}
+    assert window.exec_properties["source_uri"] == {"num_spans": 2, "end_span": 3, "gate_context": "taxi.data_gate"}
     assert nodes["transform"].inputs["examples"].producer_component_id == "span_window_resolver"
     assert nodes["evaluator"].inputs["examples"].producer_component_id == "span_window_resolver"
     assert nodes["statistics_gen"].inputs["examples"].producer_component_id == "example_gen"
@@ -73,7 +74,9 @@ def test_pusher_is_gated_on_the_evaluators_blessing(nodes: dict) -> None:
 
 def test_ingest_only_pipeline_stops_at_validation(tmp_path: Path) -> None:
     ingest = _build(tmp_path, ingest_only=True)
-    assert sorted(c.id for c in ingest.components) == sorted(taxi_pipeline.INGEST_COMPONENTS)
+    # The drift check's baseline resolver is part of ingesting a span too.
+    expected = (*taxi_pipeline.INGEST_COMPONENTS, taxi_pipeline.PREVIOUS_STATISTICS)
+    assert sorted(c.id for c in ingest.components) == sorted(expected)
 
 
 def test_span_pins_example_gen_to_one_span(tmp_path: Path) -> None:

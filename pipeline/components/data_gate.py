@@ -1,0 +1,55 @@
+"""DataGate: stops the run before Transform when a span has blocking anomalies or drifts too far.
+
+The decision is pipeline.validation.judge_span, so the CLI, the runner's report and the notebook
+judge a span exactly as the gate does.
+"""
+
+# No `from __future__ import annotations` here: TFX reads a component function's type hints from
+# __annotations__ and needs the classes themselves, not their names as strings. mypy cannot read
+# TFX's InputArtifact[...] hints (they are not typing generics), hence the narrow disable below.
+# mypy: disable-error-code="type-arg,attr-defined,call-overload,arg-type"
+
+import logging
+
+from tfx import v1 as tfx
+from tfx.types import standard_artifacts
+
+from pipeline import validation
+from pipeline.accepted_spans import examples_span
+from pipeline.components.drift_check import DriftReport
+
+
+class DataGateError(RuntimeError):
+    """A span did not pass the data gate; the message lists every reason."""
+
+
+@tfx.dsl.components.component
+def DataGate(
+    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
+    statistics: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleStatistics],
+    anomalies: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleAnomalies],
+    drift_report: tfx.dsl.components.InputArtifact[DriftReport],
+    policy: tfx.dsl.components.Parameter[str],
+) -> None:
+    """Judges a span and raises DataGateError when it must not be trained on.
+
+    A successful execution is the record that its `examples` and `statistics` passed: the
+    training window and the next span's drift baseline only use spans that did.
+
+    Args:
+        examples: the span's Examples.
+        statistics: the span's statistics (consumed for lineage only).
+        anomalies: ExampleValidator's findings.
+        drift_report: DriftCheck's findings.
+        policy: a GatePolicy as JSON.
+
+    Raises:
+        DataGateError: a blocking anomaly, or drift over a limit while the policy says "stop".
+    """
+    del statistics  # an input for ML Metadata's lineage only
+    verdict = validation.judge_span(anomalies.uri, drift_report.uri, policy)
+    span = examples_span(examples)
+    for line in verdict.warnings():
+        logging.warning("Data gate warning for span %s: %s", span, line)
+    if verdict.stopped:
+        raise DataGateError(f"span {span} did not pass the data gate:\n  " + "\n  ".join(verdict.reasons()))

@@ -1,0 +1,197 @@
+"""`taxi-pipeline drift` and `taxi-pipeline schema diff|validate`: check span data without running the pipeline.
+
+They read span folders directly (the run's pre-flight check, then TFDV statistics of every row with
+Beam's DirectRunner) and judge them with the same schema, limits and policy as the pipeline's drift
+check and data gate. The pipeline measures drift on each span's train split, so its values differ a
+little from these, which use all rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+from pipeline import validation
+from pipeline.config import PipelineConfig
+from runners.errors import EXIT_GATE, EXIT_INPUT, EXIT_OK, EXIT_USAGE, RunError
+
+_DESCRIPTION_DRIFT = """\
+Measures the drift of every feature of span A against span B, with each feature's measure and limit
+from the curated schema (Jensen-Shannon divergence for numbers, L-infinity distance for categories).
+Exits 4 when a feature is over its limit. Values use all rows of both spans; the pipeline's drift
+check uses their train splits, so its numbers differ a little."""
+
+_DESCRIPTION_DIFF = """\
+Shows, as a diff of the curated schema, what TFDV would change for the schema to accept a span:
+new categories, wider ranges, relaxed presence, changed types. Review it, then edit the schema file
+by hand (the diff shows canonical pbtxt without the file's comments)."""
+
+_DESCRIPTION_VALIDATE = """\
+Checks a span's CSV files against the curated schema, as the pipeline's pre-flight check and data gate
+would, without running the pipeline. Exits 3 when the files cannot be ingested, 4 when an anomaly
+would stop the run."""
+
+
+def register(commands: Any, add_config_flags: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Adds the `drift` and `schema` subcommands to the CLI.
+
+    Args:
+        commands: the CLI's subparsers.
+        add_config_flags: adds --profile, --config and --home to a parser.
+    """
+    formatter = argparse.RawDescriptionHelpFormatter
+    drift = commands.add_parser(
+        "drift",
+        help="print per-feature drift of one span against another",
+        description=_DESCRIPTION_DRIFT,
+        formatter_class=formatter,
+    )
+    add_config_flags(drift)
+    drift.add_argument("--span", type=int, required=True, metavar="A", help="the new span")
+    drift.add_argument("--against", type=int, required=True, metavar="B", help="the span to compare with")
+    drift.add_argument("--data-root", help="folder of span-<N>/ folders of CSV files (default: bundled data/taxi)")
+    drift.set_defaults(handler=_cmd_drift)
+
+    schema = commands.add_parser("schema", help="review the curated schema against span data")
+    schema_commands = schema.add_subparsers(dest="schema_command", required=True, metavar="SUBCOMMAND")
+    diff = schema_commands.add_parser(
+        "diff",
+        help="show how the curated schema would change to accept a span",
+        description=_DESCRIPTION_DIFF,
+        formatter_class=formatter,
+    )
+    add_config_flags(diff)
+    diff.add_argument("--span", type=int, help="the span to accept (default: the newest span folder)")
+    diff.add_argument("--data-root", help="folder of span-<N>/ folders of CSV files (default: bundled data/taxi)")
+    diff.set_defaults(handler=_cmd_schema_diff)
+
+    check = schema_commands.add_parser(
+        "validate",
+        help="check a span against the curated schema without running the pipeline",
+        description=_DESCRIPTION_VALIDATE,
+        formatter_class=formatter,
+    )
+    add_config_flags(check)
+    check.add_argument("--span", type=int, required=True, help="the span to check")
+    check.add_argument("--data-root", help="folder of span-<N>/ folders of CSV files (default: bundled data/taxi)")
+    check.set_defaults(handler=_cmd_schema_validate)
+
+
+@contextmanager
+def _quiet(config: PipelineConfig, command: str) -> Iterator[TextIO]:
+    """Sends TensorFlow's and Beam's logs to <home>/logs, as `run` does, and yields the console."""
+    from runners.progress import quiet_and_logged
+
+    log_file = Path(config.logs_dir).resolve() / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunError(f"cannot write logs under the home folder {config.home}: {err.strerror}", EXIT_USAGE) from None
+    with quiet_and_logged(log_file, bool(config.verbose), sys.stdout) as console:
+        yield console
+
+
+def _span_folder(config: PipelineConfig, span: int | None) -> tuple[int, Path]:
+    from runners.local import discover_spans
+
+    spans = discover_spans(config.data_root)
+    number = max(spans) if span is None else span
+    if number not in spans:
+        raise RunError(
+            f"span {number} is not in the data root {config.data_root} (spans there: {', '.join(map(str, spans))})",
+            EXIT_USAGE,
+        )
+    return number, spans[number]
+
+
+def _schema(config: PipelineConfig) -> Any:
+    try:
+        return validation.load_schema(config.schema_path)
+    except ValueError as err:
+        raise RunError(str(err), EXIT_USAGE) from None
+
+
+def _readable(span: int, folder: Path, schema: Any, config: PipelineConfig, schema_checks: bool = True) -> None:
+    from runners.preflight import check_span
+
+    problems = check_span(folder, schema, schema_checks=schema_checks)
+    if problems:
+        raise RunError(
+            f"span {span} cannot be read (checked against {config.schema_path}):\n  - " + "\n  - ".join(problems),
+            EXIT_INPUT,
+        )
+
+
+def _cmd_drift(args: argparse.Namespace, config: PipelineConfig) -> int:
+    # Everything inside: TensorFlow logs to stderr as soon as it is imported.
+    with _quiet(config, "drift") as console:
+        schema = _schema(config)
+        span, folder = _span_folder(config, args.span)
+        against, against_folder = _span_folder(config, args.against)
+        _readable(span, folder, schema, config)
+        _readable(against, against_folder, schema, config)
+        rows = validation.measure_drift(
+            validation.csv_statistics(folder, schema, config.beam_args),
+            validation.csv_statistics(against_folder, schema, config.beam_args),
+            schema,
+        )
+        console.write(f"Drift of span {span} against span {against} (all rows; limits from {config.schema_path}):\n")
+        console.write(validation.drift_table(rows) + "\n")
+    over = [row for row in rows if row.over_limit and row.value is not None]
+    if over:
+        print(
+            f"taxi-pipeline: {len(over)} feature(s) over the drift limit: "
+            + "; ".join(f"{row.feature} {row.value:.3f} > {row.limit:g}" for row in over if row.value is not None),
+            file=sys.stderr,
+        )
+        return EXIT_GATE
+    return EXIT_OK
+
+
+def _cmd_schema_diff(args: argparse.Namespace, config: PipelineConfig) -> int:
+    with _quiet(config, "schema-diff") as console:
+        schema = _schema(config)
+        span, folder = _span_folder(config, config.span)
+        # Missing columns and changed types are what the diff is for, so only unreadable files stop it.
+        _readable(span, folder, schema, config, schema_checks=False)
+        updated = validation.accepting_schema(schema, validation.csv_statistics(folder, schema, config.beam_args))
+        diff = validation.schema_diff(
+            schema, updated, f"{config.schema_path} (curated)", f"{config.schema_path} (accepting span {span})"
+        )
+        if diff:
+            console.write(diff + "\n")
+            console.write(
+                f"To accept span {span}, make these changes in {config.schema_path} (keep its comments) and "
+                "have them reviewed.\n"
+            )
+        else:
+            console.write(f"The curated schema already accepts span {span}: no change needed.\n")
+    return EXIT_OK
+
+
+def _cmd_schema_validate(args: argparse.Namespace, config: PipelineConfig) -> int:
+    with _quiet(config, "schema-validate") as console:
+        from runners.gates import policy_of
+
+        schema = _schema(config)
+        span, folder = _span_folder(config, config.span)
+        _readable(span, folder, schema, config)
+        anomalies = validation.validate(validation.csv_statistics(folder, schema, config.beam_args), schema)
+        verdict = validation.judge({"all rows": anomalies}, [], policy_of(config))
+        if verdict.anomalies:
+            console.write(f"Anomalies in span {span} (see {validation.ANOMALIES_REFERENCE}):\n")
+            console.write(validation.anomaly_table(verdict.anomalies) + "\n")
+        else:
+            console.write(f"Span {span} matches the curated schema {config.schema_path}: no anomalies.\n")
+    if verdict.stopped:
+        print(
+            f"taxi-pipeline: span {span} would be stopped by the data gate:\n  " + "\n  ".join(verdict.reasons()),
+            file=sys.stderr,
+        )
+        return EXIT_GATE
+    return EXIT_OK

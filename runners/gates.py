@@ -1,0 +1,225 @@
+"""What the data gate found in a run, read back from ML Metadata: drift, anomalies, verdict, accepted spans.
+
+The runner prints this after every run, and in place of a traceback when the gate stops one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TextIO
+
+from ml_metadata.metadata_store import metadata_store
+
+from pipeline import pipeline as taxi_pipeline
+from pipeline import validation
+from pipeline.config import PipelineConfig
+from runners import metadata as md
+from runners.errors import EXIT_GATE, RunError
+
+_DONE = (md.Execution.COMPLETE, md.Execution.CACHED)
+
+
+def policy_of(config: PipelineConfig) -> validation.GatePolicy:
+    """Returns the data gate's policy as the configuration sets it."""
+    return validation.GatePolicy(
+        blocking_anomalies=config.blocking_anomalies,
+        warning_anomalies=config.warning_anomalies,
+        drift_action=config.drift_action,
+    )
+
+
+def accepted_spans(store: metadata_store.MetadataStore, pipeline_name: str) -> set[int]:
+    """Returns the spans whose Examples passed the data gate in this home.
+
+    A span that was ingested but stopped by the gate is not among them, so the next run validates
+    it again instead of training on it.
+    """
+    spans: set[int] = set()
+    for execution in md.node_executions(store, pipeline_name, taxi_pipeline.DATA_GATE):
+        if execution.last_known_state not in _DONE:
+            continue
+        for artifact in md.inputs(store, execution, "examples"):
+            span = md.prop(artifact, "span")
+            if isinstance(span, int):
+                spans.add(span)
+    return spans
+
+
+@dataclasses.dataclass(frozen=True)
+class GateReport:
+    """The data gate's findings for one span of one run."""
+
+    span: int | None
+    baseline_span: int | None
+    verdict: validation.GateVerdict
+    anomalies_uri: str | None
+    drift_report_uri: str | None
+
+
+def read_gate_report(
+    store: metadata_store.MetadataStore, run_id: str, policy: validation.GatePolicy
+) -> GateReport | None:
+    """Reads ExampleValidator's anomalies and DriftCheck's report of one run and judges them.
+
+    Args:
+        store: the home's ML Metadata.
+        run_id: the pipeline run.
+        policy: the gate's policy.
+
+    Returns:
+        The report, or None when the run has no ExampleValidator output (it stopped earlier).
+    """
+    executions = md.run_executions(store, run_id)
+    validator = executions.get(taxi_pipeline.EXAMPLE_VALIDATOR)
+    anomalies = md.outputs(store, validator, "anomalies") if validator is not None else []
+    if not anomalies:
+        return None
+    # The span is read from ExampleGen's Examples: the anomalies' own `span` property stays 0.
+    example_gen = executions.get(taxi_pipeline.EXAMPLE_GEN)
+    examples = md.outputs(store, example_gen, "examples") if example_gen is not None else []
+    span = md.prop(examples[0], "span") if examples else None
+    drift_check = executions.get(taxi_pipeline.DRIFT_CHECK)
+    reports = md.outputs(store, drift_check, "drift_report") if drift_check is not None else []
+    rows: list[validation.DriftRow] = []
+    baseline_span = None
+    if reports:
+        report = validation.load_drift_report(reports[0].uri)
+        rows = validation.drift_rows(report)
+        baseline_span = report.get("baseline_span")
+    verdict = validation.judge(validation.load_anomalies(anomalies[0].uri), rows, policy)
+    return GateReport(
+        span=span if isinstance(span, int) else None,
+        baseline_span=baseline_span if isinstance(baseline_span, int) else None,
+        verdict=verdict,
+        anomalies_uri=anomalies[0].uri,
+        drift_report_uri=reports[0].uri if reports else None,
+    )
+
+
+def format_gate_report(report: GateReport) -> str:
+    """Formats a report for the console: the drift table, then anomalies and warnings."""
+    verdict = report.verdict
+    lines = []
+    if report.baseline_span is None or not verdict.drift:
+        lines.append(f"  Drift: span {report.span} has no earlier accepted span to compare with.")
+    else:
+        lines.append(
+            f"  Drift of span {report.span} against span {report.baseline_span} "
+            f"({validation.DRIFT_SPLIT} split; limits from the schema):"
+        )
+        lines += ["    " + line for line in validation.drift_table(verdict.drift).splitlines()]
+    if verdict.anomalies:
+        lines.append(f"  Anomalies in span {report.span} (see {validation.ANOMALIES_REFERENCE}):")
+        lines += ["    " + line for line in validation.anomaly_table(verdict.anomalies).splitlines()]
+    else:
+        lines.append(f"  Anomalies: none in span {report.span}.")
+    lines += [f"  warning: {line}" for line in verdict.warnings()]
+    return "\n".join(lines)
+
+
+def print_gate_report(config: PipelineConfig, run_id: str, out: TextIO) -> GateReport | None:
+    """Prints the data gate's findings of a run that passed it; returns them."""
+    report = read_gate_report(md.connect(config.metadata_path), run_id, policy_of(config))
+    if report is not None:
+        out.write(format_gate_report(report) + "\n")
+    return report
+
+
+def gate_stop(config: PipelineConfig, run_id: str, out: TextIO, fallback: str) -> RunError:
+    """Prints what stopped a run at the data gate and returns the error to raise.
+
+    Args:
+        config: the run's configuration.
+        run_id: the stopped run.
+        out: the console.
+        fallback: the gate's own message, used when ML Metadata has no report.
+
+    Returns:
+        A RunError with EXIT_GATE naming every feature that stopped the run.
+    """
+    report = read_gate_report(md.connect(config.metadata_path), run_id, policy_of(config)) if run_id else None
+    if report is not None:
+        out.write(format_gate_report(report) + "\n")
+    # Without a report, the gate's own message already says "span N did not pass the data gate: ...".
+    headline = fallback
+    if report is not None and report.verdict.reasons():
+        headline = f"span {report.span} did not pass the data gate:\n  " + "\n  ".join(report.verdict.reasons())
+    span_flag = f" --span {report.span}" if report is not None and report.span is not None else ""
+    return RunError(
+        f"{headline}\n"
+        "Nothing was transformed, trained or pushed; the anomalies and drift values are recorded in ML Metadata"
+        f"{f' (run {run_id})' if run_id else ''}.\n"
+        f"If the data is right, see how the schema would change with `taxi-pipeline schema diff{span_flag} "
+        f"--data-root {config.data_root}` and edit {config.schema_path}; to let such findings only warn, set "
+        "warning_anomalies or drift_action in the profile.",
+        EXIT_GATE,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestedSpan:
+    """One span's validation artifacts in ML Metadata (the newest ingestion of that span)."""
+
+    span: int
+    statistics_uri: str
+    anomalies_uri: str | None
+    drift_report_uri: str | None
+    accepted: bool
+
+
+def _consumers(store: metadata_store.MetadataStore, artifact_id: int, node_id: str, key: str) -> list[md.Execution]:
+    """Returns the successful executions of one node that consumed an artifact as input `key`, oldest first."""
+    ids = sorted(
+        {
+            e.execution_id
+            for e in store.get_events_by_artifact_ids([artifact_id])
+            if e.type == md.Event.INPUT and e.path.steps and e.path.steps[0].key == key
+        }
+    )
+    return [
+        e for e in store.get_executions_by_id(ids) if e.last_known_state in _DONE and md.node_id_of(store, e) == node_id
+    ]
+
+
+def ingested_spans(store: metadata_store.MetadataStore, pipeline_name: str) -> list[IngestedSpan]:
+    """Lists every span StatisticsGen has profiled, oldest span first, with its anomalies and drift.
+
+    Args:
+        store: the home's ML Metadata.
+        pipeline_name: the pipeline's name.
+
+    Returns:
+        One entry per span, from the newest StatisticsGen execution of that span; `accepted` says
+        whether the data gate passed it.
+    """
+    newest: dict[int, md.Artifact] = {}
+    for execution in md.node_executions(store, pipeline_name, taxi_pipeline.STATISTICS_GEN):
+        if execution.last_known_state not in _DONE:
+            continue
+        examples = md.inputs(store, execution, "examples")
+        statistics = md.outputs(store, execution, "statistics")
+        span = md.prop(examples[0], "span") if examples else None
+        if statistics and isinstance(span, int):
+            newest[span] = statistics[0]
+    result = []
+    for span, statistics in sorted(newest.items()):
+        anomalies = [
+            a
+            for e in _consumers(store, statistics.id, taxi_pipeline.EXAMPLE_VALIDATOR, "statistics")
+            for a in md.outputs(store, e, "anomalies")
+        ]
+        reports = [
+            a
+            for e in _consumers(store, statistics.id, taxi_pipeline.DRIFT_CHECK, "statistics")
+            for a in md.outputs(store, e, "drift_report")
+        ]
+        result.append(
+            IngestedSpan(
+                span=span,
+                statistics_uri=statistics.uri,
+                anomalies_uri=anomalies[-1].uri if anomalies else None,
+                drift_report_uri=reports[-1].uri if reports else None,
+                accepted=bool(_consumers(store, statistics.id, taxi_pipeline.DATA_GATE, "statistics")),
+            )
+        )
+    return result
