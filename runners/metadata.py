@@ -157,3 +157,64 @@ def ingested_spans(store: metadata_store.MetadataStore, pipeline_name: str, exam
             if isinstance(span, int) and artifact.state == Artifact.LIVE:
                 spans.add(span)
     return spans
+
+
+# Questions the operations commands (runs, lineage, models, rollback, kpis) ask; see runners/ops.py.
+
+
+def pipeline_context(store: metadata_store.MetadataStore, pipeline_name: str) -> Context | None:
+    """Returns the context TFX groups every execution of a pipeline under, or None before its first run."""
+    return store.get_context_by_type_and_name("pipeline", pipeline_name)
+
+
+def run_context(store: metadata_store.MetadataStore, run_id: str) -> Context | None:
+    """Returns the context of one pipeline run, or None."""
+    return store.get_context_by_type_and_name("pipeline_run", run_id)
+
+
+def run_id_of(store: metadata_store.MetadataStore, execution: Execution) -> str:
+    """Returns the id of the pipeline run an execution belongs to ("" for one outside any run)."""
+    for context in store.get_contexts_by_execution(execution.id):
+        if _type_name(store, context) == "pipeline_run":
+            return context.name
+    return ""
+
+
+def execution_type_name(store: metadata_store.MetadataStore, execution: Execution) -> str:
+    """Returns an execution's type name, e.g. "tfx.components.pusher.component.Pusher"."""
+    found = store.get_execution_types_by_id([execution.type_id])
+    return found[0].name if found else ""
+
+
+def executions_of_type(store: metadata_store.MetadataStore, type_name: str, pipeline_name: str) -> list[Execution]:
+    """Returns a pipeline's executions of one type, oldest first (none if the type was never registered)."""
+    context = pipeline_context(store, pipeline_name)
+    if context is None:
+        return []
+    from ml_metadata import errors
+
+    try:
+        wanted = store.get_execution_type(type_name).id
+    except errors.NotFoundError:  # nothing of this type was ever recorded
+        return []
+    return sorted((e for e in store.get_executions_by_context(context.id) if e.type_id == wanted), key=lambda e: e.id)
+
+
+def consumers(store: metadata_store.MetadataStore, artifact: Artifact) -> list[Execution]:
+    """Returns the executions that took an artifact as an input, oldest first."""
+    input_kinds = {Event.INPUT, Event.DECLARED_INPUT}
+    ids = sorted({e.execution_id for e in store.get_events_by_artifact_ids([artifact.id]) if e.type in input_kinds})
+    return list(store.get_executions_by_id(ids)) if ids else []
+
+
+def json_prop(artifact_or_execution: Artifact | Execution, name: str) -> Any:
+    """Returns a property holding JSON text (how TFX stores exec properties such as custom_config), parsed."""
+    import json
+
+    text = prop(artifact_or_execution, name)
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
