@@ -318,15 +318,6 @@ def _ref(artifact: md.Artifact | None) -> dict[str, Any] | None:
     return None if artifact is None else {"id": artifact.id, "uri": artifact.uri}
 
 
-def _statistics_of(store: metadata_store.MetadataStore, examples: md.Artifact) -> md.Artifact | None:
-    for execution in md.consumers(store, examples):
-        if md.node_id_of(store, execution) == STATISTICS_GEN:
-            found = _first(md.outputs(store, execution, "statistics"))
-            if found is not None:
-                return found
-    return None
-
-
 def lineage(store: metadata_store.MetadataStore, push: Push, pushes: list[Push]) -> dict[str, Any]:
     """Traces a published version back to its data: push, blessing, model, Trainer, transform graph, schema,
     statistics and examples.
@@ -415,7 +406,7 @@ def lineage(store: metadata_store.MetadataStore, push: Push, pushes: list[Push])
                 "span": md.prop(examples, "span"),
                 "input_fingerprint": str(md.prop(examples, "input_fingerprint") or ""),
                 "run_id": md.run_id_of(store, example_gen) if example_gen is not None else "",
-                "statistics": _ref(_statistics_of(store, examples)),
+                "statistics": _ref(md.statistics_of(store, examples, STATISTICS_GEN)),
             }
         )
     result["examples"] = sorted(examples_links, key=lambda e: e["span"] if isinstance(e["span"], int) else -1)

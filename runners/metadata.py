@@ -207,6 +207,16 @@ def consumers(store: metadata_store.MetadataStore, artifact: Artifact) -> list[E
     return list(store.get_executions_by_id(ids)) if ids else []
 
 
+def statistics_of(store: metadata_store.MetadataStore, examples: Artifact, statistics_gen_id: str) -> Artifact | None:
+    """Returns the statistics that the node `statistics_gen_id` computed from an Examples artifact, if any."""
+    for execution in consumers(store, examples):
+        if node_id_of(store, execution) == statistics_gen_id:
+            found = outputs(store, execution, "statistics")
+            if found:
+                return found[0]
+    return None
+
+
 def json_prop(artifact_or_execution: Artifact | Execution, name: str) -> Any:
     """Returns a property holding JSON text (how TFX stores exec properties such as custom_config), parsed."""
     import json

@@ -52,19 +52,6 @@ def _split_rows(statistics_uri: str) -> dict[str, int]:
     return rows
 
 
-def _statistics_of(store: metadata_store.MetadataStore, examples: md.Artifact) -> md.Artifact | None:
-    """Finds the StatisticsGen output computed from an Examples artifact."""
-    for event in store.get_events_by_artifact_ids([examples.id]):
-        if event.type != md.Event.INPUT:
-            continue
-        (execution,) = store.get_executions_by_id([event.execution_id])
-        if md.node_id_of(store, execution) == taxi_pipeline.STATISTICS_GEN:
-            found = md.outputs(store, execution, "statistics")
-            if found:
-                return found[0]
-    return None
-
-
 def _metric_values(metrics: dict[str, Any]) -> dict[str, float]:
     """Flattens TFMA's {output: {sub_key: {metric: {"doubleValue": x}}}} for the default output."""
     values: dict[str, float] = {}
@@ -146,7 +133,7 @@ def summarize(store: metadata_store.MetadataStore, run_id: str) -> RunSummary:
         for examples in md.outputs(store, example_gen, "examples"):
             span = md.prop(examples, "span")
             summary.span = span if isinstance(span, int) else None
-            statistics = _statistics_of(store, examples)
+            statistics = md.statistics_of(store, examples, taxi_pipeline.STATISTICS_GEN)
             if statistics is not None:
                 summary.rows = _split_rows(statistics.uri)
 
@@ -156,7 +143,7 @@ def summarize(store: metadata_store.MetadataStore, run_id: str) -> RunSummary:
         summary.window_spans = sorted(s for s in (md.prop(a, "span") for a in window) if isinstance(s, int))
         total = 0
         for examples in window:
-            statistics = _statistics_of(store, examples)
+            statistics = md.statistics_of(store, examples, taxi_pipeline.STATISTICS_GEN)
             if statistics is None:
                 break
             total += sum(_split_rows(statistics.uri).values())
