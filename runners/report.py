@@ -971,8 +971,16 @@ def _lineage_section(data: ReportData) -> h.Html:
         [
             h.tag(
                 "p",
-                f"From ML Metadata, the pushed model back to the data it was trained on. <home> is {home}. "
-                "`taxi-pipeline lineage` gives the same chain for any published version.",
+                h.join(
+                    [
+                        h.esc(
+                            f"From ML Metadata: the model this run trained (or reused from the cache), back to the "
+                            f"data, schema and code that made it. <home> is {home}. "
+                        ),
+                        h.tag("code", "taxi-pipeline lineage --version V"),
+                        h.esc(" gives the same chain for any published version."),
+                    ]
+                ),
             ),
             h.table(["link", "ML Metadata", "where / what"], rows, id="lineage-table"),
         ]
