@@ -560,7 +560,12 @@ def _spans(spans: Iterable[int]) -> str:
 
 def _metric_cell(value: float | None, slice_name: str, metric: str, model: str) -> h.Html:
     """A metric's table cell, with the exact value in data attributes for tools and tests."""
-    text = "-" if value is None else (f"{value:,.0f}" if metric == "example_count" else f"{value:.4f}")
+    if value is None:
+        text = "-"
+    elif metric == "example_count":
+        text = f"{value:+,.0f}" if model == "diff" else f"{value:,.0f}"
+    else:
+        text = f"{value:+.4f}" if model == "diff" else f"{value:.4f}"
     return h.td(
         text,
         class_="num",

@@ -120,6 +120,7 @@ def test_a_rejected_model_lists_each_failed_threshold_with_candidate_and_baselin
         document
     )
     assert 'data-model="baseline" data-value="0.8"' in document
+    assert 'data-model="diff" data-value="-0.19">-0.1900</td>' in document  # a change carries its sign
 
 
 def test_report_of_an_unknown_run_names_the_runs_there(tmp_path: Path) -> None:
