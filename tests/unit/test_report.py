@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipeline import pipeline as taxi_pipeline
 from pipeline import validation
-from runners import report
+from pipeline.config import load_config
+from runners import cli, report
+from runners import metadata as md
 from runners.gates import GateReport
 from runners.summary import RunSummary
 
@@ -135,3 +141,23 @@ def test_report_of_an_unknown_run_names_the_runs_there(tmp_path: Path) -> None:
     assert missing.returncode == 2
     assert f"no ML Metadata at {tmp_path / 'metadata.db'}" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_a_report_that_cannot_be_written_only_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "reports").write_text("a file where the reports folder should be")
+    md.connect(home / "metadata.db", create=True)
+    config = load_config(overrides={"home": str(home)})
+    console = io.StringIO()
+    log_file = tmp_path / "run.log"
+
+    with caplog.at_level(logging.ERROR):
+        written = cli._write_run_report(config, "some-run", console, log_file)
+
+    assert written is None
+    assert console.getvalue() == (
+        f"taxi-pipeline: warning: the run report could not be written (the traceback is in {log_file})\n"
+    )
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert "writing the report of run some-run failed" in record.getMessage()
