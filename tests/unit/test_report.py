@@ -13,7 +13,7 @@ import pytest
 from pipeline import pipeline as taxi_pipeline
 from pipeline import validation
 from pipeline.config import load_config
-from runners import cli, report
+from runners import analysis, cli, report
 from runners import metadata as md
 from runners.gates import GateReport
 from runners.summary import RunSummary
@@ -54,10 +54,10 @@ def _data(**changes: object) -> report.ReportData:
         "summary": summary,
         "statistics": {
             "train": [
-                report.FeatureStatistics(
+                analysis.FeatureStatistics(
                     "fare", "FLOAT", 190, 10, mean=11.5, histogram=[(0.0, 10.0, 150), (10.0, 20.0, 40)]
                 ),
-                report.FeatureStatistics("company", "STRING", 200, 0, unique=2, top_values=[("<b>Flash</b>", 120.0)]),
+                analysis.FeatureStatistics("company", "STRING", 200, 0, unique=2, top_values=[("<b>Flash</b>", 120.0)]),
             ]
         },
         "statistics_uri": "/s",
@@ -72,22 +72,24 @@ def _data(**changes: object) -> report.ReportData:
     return report.ReportData(**fields)  # type: ignore[arg-type]
 
 
-def _failed_evaluation() -> report.ModelEvaluation:
-    overall = report.SliceMetrics(
+def _failed_evaluation() -> analysis.ModelEvaluation:
+    overall = analysis.SliceMetrics(
         "",
         "",
         candidate={"binary_accuracy": 0.61, "example_count": 100.0},
         baseline={"binary_accuracy": 0.8},
         diff={"binary_accuracy": -0.19},
     )
-    cash = report.SliceMetrics("payment_type", "Cash", candidate={"binary_accuracy": 0.9, "example_count": 60.0})
+    cash = analysis.SliceMetrics("payment_type", "Cash", candidate={"binary_accuracy": 0.9, "example_count": 60.0})
     checks = [
-        report.ThresholdCheck("overall", "binary_accuracy", "absolute", 0.7, None, 0.61, 0.8, 0.61, "failed threshold"),
-        report.ThresholdCheck(
+        analysis.ThresholdCheck(
+            "overall", "binary_accuracy", "absolute", 0.7, None, 0.61, 0.8, 0.61, "failed threshold"
+        ),
+        analysis.ThresholdCheck(
             "overall", "binary_accuracy", "change vs baseline", -1e-10, None, 0.61, 0.8, -0.19, "failed threshold"
         ),
     ]
-    return report.ModelEvaluation("/e", [overall, cash], checks, validation_ok=False, has_baseline=True)
+    return analysis.ModelEvaluation("/e", [overall, cash], checks, validation_ok=False, has_baseline=True)
 
 
 def test_a_span_stopped_at_the_gate_says_so_and_escapes_what_the_data_says() -> None:

@@ -8,7 +8,8 @@ from html.parser import HTMLParser
 import pytest
 
 from runners import report_html as h
-from runners.report import ThresholdCheck, report_path
+from runners.analysis import ThresholdCheck
+from runners.report import report_path
 
 
 class _Elements(HTMLParser):
