@@ -12,14 +12,15 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pipeline.config import ConfigError, PipelineConfig, load_config
-from runners.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, RunError
+from runners.errors import EXIT_GATE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, RunError
 
 # Modules adding subcommands: each has register(commands, add_config_flags), and its parsers set
 # `handler(args, config) -> exit code`.
-COMMAND_MODULES: tuple[str, ...] = ("runners.vertex", "runners.data_commands", "runners.ops")
+COMMAND_MODULES: tuple[str, ...] = ("runners.vertex", "runners.data_commands", "runners.ops", "runners.report")
 
 EXIT_CODES_HELP = """exit codes:
   0  the run completed (a model was pushed, or it was not blessed: the summary says which)
@@ -117,8 +118,6 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
 
 
 def _cmd_run(args: argparse.Namespace, config: PipelineConfig) -> int:
-    from pathlib import Path
-
     from runners import home_lock
     from runners.progress import quiet_and_logged
     from runners.storage import unwritable_home
@@ -137,11 +136,38 @@ def _cmd_run(args: argparse.Namespace, config: PipelineConfig) -> int:
             from runners import local
             from runners.summary import format_summary
 
-            summary = local.run(config, out=console, log_file=log_file)
+            try:
+                summary = local.run(config, out=console, log_file=log_file)
+            except RunError as err:
+                if err.exit_code == EXIT_GATE:  # the report shows what stopped the span
+                    _write_run_report(config, None, console, log_file)
+                raise
             console.write(format_summary(summary) + "\n")
+            summary.report = _write_run_report(config, summary.run_id, console, log_file)
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2, default=str))
     return EXIT_OK
+
+
+def _write_run_report(config: PipelineConfig, run_id: str | None, console: Any, log_file: Path) -> str | None:
+    """Writes a run's HTML report (default: the newest run) and prints its path.
+
+    A failure only warns, with the traceback in the log: the run itself completed or stopped for its own reason.
+    """
+    import logging
+
+    try:
+        from runners import metadata as md
+        from runners.report import write_report
+
+        store = md.connect(config.metadata_path)
+        path = write_report(store, config, run_id or md.run_ids(store, config.pipeline_name)[-1])
+    except Exception:
+        logging.getLogger(__name__).exception("writing the report of run %s failed", run_id)
+        console.write(f"taxi-pipeline: warning: the run report could not be written (the traceback is in {log_file})\n")
+        return None
+    console.write(f"Report: {path}\n")
+    return str(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

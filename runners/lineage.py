@@ -361,6 +361,22 @@ def lineage(store: metadata_store.MetadataStore, push: Push, pushes: list[Push])
         }
 
     model = _first(store.get_artifacts_by_id([source.model_id])) if source.model_id else None
+    result.update(model_lineage(store, model))
+    return result
+
+
+def model_lineage(store: metadata_store.MetadataStore, model: md.Artifact | None) -> dict[str, Any]:
+    """Traces a trained model back to its data: model, Trainer, transform graph, schema, statistics, examples.
+
+    Args:
+        store: the home's ML Metadata store.
+        model: the Trainer's Model artifact, or None.
+
+    Returns:
+        A JSON-able mapping with the keys model, trainer, transform_graph, schema and examples (each None
+        or empty when the link is missing), with ML Metadata ids and artifact URIs.
+    """
+    result: dict[str, Any] = {}
     result["model"] = _ref(model)
     trainer = md.producer(store, model) if model is not None else None
     result["trainer"] = None

@@ -33,6 +33,7 @@ class RunSummary:
     pushed_version: str | None = None
     pushed_path: str | None = None
     evaluation_uri: str | None = None
+    report: str | None = None  # the run's HTML report, once written
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the summary as plain JSON-able values."""

@@ -8,6 +8,7 @@ subprocess, as a user runs it; the CLI tools (drift, schema) run on the same bad
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -180,6 +181,12 @@ def test_bad_span_stops_before_transform_and_nothing_new_is_pushed(
             assert "payment_type" in anomalies["train"].anomaly_info
         else:
             assert sorted(drift["over_limit"]) == ["fare", "payment_type"]
+        # The stopped run still writes its report: what stopped the span, and that nothing was trained.
+        (report_path,) = re.findall(r"^Report: (.+\.html)$", result.stdout, re.MULTILINE)
+        document = Path(report_path).read_text(encoding="utf-8")
+        assert "Stopped by the data gate: span 3 was not trained on" in document
+        assert ("ENUM_TYPE_UNEXPECTED_STRING_VALUES" if make_span_3 is unseen_category else "OVER LIMIT") in document
+        assert "No evaluation: the data gate stopped the span" in document
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:

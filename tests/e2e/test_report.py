@@ -1,0 +1,200 @@
+"""The run report of a real run: written by `run`, every section present, TFMA's numbers, nothing external,
+rendered by a real headless browser; `taxi-pipeline report`; the model-analysis notebook executed headless.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from runners import metadata as md
+from tests import browser
+from tests.e2e.conftest import ROOT, HealthyHome, run_cli
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SECTIONS = ("headline", "summary", "statistics", "anomalies", "drift", "metrics", "blessing", "lineage")
+NOTEBOOK = ROOT / "notebooks" / "02-model-analysis.ipynb"
+PIPELINE = "taxi"
+
+
+class _Report(HTMLParser):
+    """Collects element ids, every attribute value, and the metric cells with their text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.attribute_values: list[str] = []
+        self.cells: list[dict[str, str]] = []
+        self._cell: dict[str, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        self.attribute_values += [f"{k}={v}" for k, v in values.items()]
+        if "id" in values:
+            self.ids.add(values["id"])
+        if tag == "td" and "data-metric" in values:
+            self._cell = {**values, "text": ""}
+            self.cells.append(self._cell)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td":
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell["text"] += data
+
+
+def _report_of_run(healthy_home: HealthyHome) -> Path:
+    found = re.findall(r"^Report: (.+\.html)$", healthy_home.result.stdout, re.MULTILINE)
+    assert found, f"`run` printed no report path:\n{healthy_home.result.stdout[-3000:]}"
+    return Path(found[-1])
+
+
+def _tfma_metrics(evaluation_uri: str) -> dict[tuple[str, str], float]:
+    """Reads the candidate's metrics straight from TFMA's output: (slice name, metric) -> value."""
+    import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.slicer import slicer_lib
+
+    values = {}
+    for record in tfma.load_metrics(evaluation_uri):
+        key = slicer_lib.deserialize_slice_key(record.slice_key)
+        name = "overall" if not key else ", ".join(f"{k}={v.decode() if isinstance(v, bytes) else v}" for k, v in key)
+        for item in record.metric_keys_and_values:
+            plain = not item.key.sub_key.ByteSize() and not item.key.output_name and not item.key.is_diff
+            if plain and item.value.WhichOneof("type") == "double_value":
+                number = item.value.double_value.value
+                if not math.isnan(number):
+                    values[(name, item.key.name)] = number
+    return values
+
+
+def _evaluation_uri(home: Path) -> str:
+    store = md.connect(home / "metadata.db")
+    run_id = md.run_ids(store, PIPELINE)[-1]
+    evaluator = md.run_executions(store, run_id)["evaluator"]
+    return md.outputs(store, evaluator, "evaluation")[0].uri
+
+
+def test_run_writes_a_report_with_every_section_and_tfma_s_numbers(healthy_home: HealthyHome) -> None:
+    path = _report_of_run(healthy_home)
+    assert path.is_file()
+    assert path.parent == (healthy_home.home / "reports").resolve()
+    document = path.read_text(encoding="utf-8")
+    parsed = _Report()
+    parsed.feed(document)
+
+    assert set(SECTIONS) <= parsed.ids
+    assert "Blessed and pushed as version" in document
+    pushed = sorted(p.name for p in (healthy_home.home / "serving" / "taxi_big_tipper").iterdir() if p.name.isdigit())
+    assert f"Pushed as version {pushed[-1]}" in document
+    assert "change vs baseline" in document and "not applied" in document  # the first model has no baseline
+
+    expected = _tfma_metrics(_evaluation_uri(healthy_home.home))
+    shown = {
+        (c["data-slice"], c["data-metric"]): c
+        for c in parsed.cells
+        if c.get("data-model") == "candidate" and c.get("data-value")
+    }
+    slices = {name for name, _ in expected}
+    assert {"overall", "payment_type=Cash"} <= slices and len(slices) > 10
+    assert set(expected) == set(shown)  # every metric of every slice, and nothing else
+    for key, value in expected.items():
+        cell = shown[key]
+        assert float(cell["data-value"]) == value, key
+        text = f"{value:,.0f}" if key[1] == "example_count" else f"{value:.4f}"
+        assert cell["text"] == text, key
+
+
+def test_the_report_references_nothing_outside_itself(healthy_home: HealthyHome) -> None:
+    document = _report_of_run(healthy_home).read_text(encoding="utf-8")
+    parsed = _Report()
+    parsed.feed(document)
+
+    lowered = document.lower()
+    for marker in ("http:", "https:", "//", "src=", "url(", "@import", "<link", "<script", "<iframe", "<object"):
+        assert marker not in lowered, marker
+    links = [v for v in parsed.attribute_values if v.startswith("href=")]
+    assert links and all(v.startswith("href=#") for v in links)  # in-page navigation only
+    assert "default-src 'none'" in document.replace("&#x27;", "'")
+
+
+def test_the_report_renders_in_a_headless_browser_without_errors(healthy_home: HealthyHome, tmp_path: Path) -> None:
+    chromium = browser.require_chromium()
+    page = tmp_path / "report.html"
+    shutil.copy(_report_of_run(healthy_home), page)
+
+    rendered = browser.render(page, chromium, width=1280, height=2400)
+
+    assert rendered.problems == []
+    assert browser.png_size(rendered.screenshot) == (1280, 2400)
+    assert len(rendered.screenshot) > 50_000
+    assert browser.distinct_rows(rendered.screenshot) > 500  # text, tables and charts, not a blank page
+    (tmp_path / "report.png").write_bytes(rendered.screenshot)
+
+
+def test_report_command_writes_a_named_run_to_a_chosen_file(healthy_home: HealthyHome, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(healthy_home.home, home)
+    store = md.connect(home / "metadata.db")
+    runs = md.run_ids(store, PIPELINE)
+    first = runs[0]  # the ingest-only run of span 1
+    output = tmp_path / "out" / "first.html"
+
+    result = run_cli("report", "--home", str(home), "--run", first, "--output", str(output))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == str(output.resolve())
+    document = output.read_text(encoding="utf-8")
+    parsed = _Report()
+    parsed.feed(document)
+    assert set(SECTIONS) <= parsed.ids
+    assert "Ingest only" in document
+    assert "No evaluation: this run did not train or evaluate a model." in document
+
+    unknown = run_cli("report", "--home", str(home), "--run", "no-such-run")
+    assert unknown.returncode == 2
+    assert "'no-such-run' is not a run" in unknown.stderr and runs[-1] in unknown.stderr
+
+
+def test_model_analysis_notebook_shows_the_latest_evaluation(
+    healthy_home: HealthyHome, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The kernel inherits the environment: the home to read, and this checkout's code ahead of any installed copy.
+    monkeypatch.setenv("TAXI_PIPELINE_HOME", str(healthy_home.home))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+
+    NotebookClient(
+        notebook, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+
+    def outputs(tag: str) -> list[dict[str, str]]:
+        (cell,) = [c for c in notebook.cells if tag in c.get("metadata", {}).get("tags", [])]
+        return [dict(o.get("data", {}), text=o.get("text", "")) for o in cell.get("outputs", [])]
+
+    expected = _tfma_metrics(_evaluation_uri(healthy_home.home))
+    overall = outputs("overall-table")[0]["text/html"]
+    assert "binary_accuracy" in overall and "candidate" in overall
+    assert f"{expected[('overall', 'binary_accuracy')]:.6f}" in overall  # pandas shows 6 decimals
+
+    slice_tables = [o["text/html"] for o in outputs("slice-tables") if "text/html" in o]
+    assert len(slice_tables) == 2  # payment_type and trip_start_hour
+    by_payment = next(t for t in slice_tables if "payment_type" in t)
+    assert "Cash" in by_payment
+    assert f"{expected[('payment_type=Cash', 'binary_accuracy')]:.6f}" in by_payment
+    assert f"{expected[('payment_type=Cash', 'auc')]:.6f}" in by_payment
+
+    assert sum("image/png" in o for o in outputs("slice-plots")) == 2
+    thresholds = outputs("thresholds-table")
+    assert "binary_accuracy on all eval examples" in "".join(o["text"] for o in thresholds)
+    assert "passed" in "".join(o.get("text/html", "") for o in thresholds)

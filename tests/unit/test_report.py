@@ -1,0 +1,165 @@
+"""The run report rendered from hand-made data: a rejected model, a stopped span, hostile text, the CLI's errors."""
+
+from __future__ import annotations
+
+import io
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline import pipeline as taxi_pipeline
+from pipeline import validation
+from pipeline.config import load_config
+from runners import analysis, cli, report
+from runners import metadata as md
+from runners.gates import GateReport
+from runners.summary import RunSummary
+
+ROOT = Path(__file__).resolve().parents[2]
+SECTION_IDS = ("headline", "summary", "statistics", "anomalies", "drift", "metrics", "blessing", "lineage")
+
+
+def test_copied_node_ids_match_the_pipeline_builder() -> None:
+    assert report.TRAINER == taxi_pipeline.TRAINER
+    assert report.DATA_GATE == taxi_pipeline.DATA_GATE
+    assert report.EXAMPLE_GEN == taxi_pipeline.EXAMPLE_GEN
+    assert report.EVALUATOR == taxi_pipeline.EVALUATOR
+
+
+def _gate(description: str, drift_value: float, stopped_by_drift: bool) -> GateReport:
+    policy = validation.GatePolicy()
+    anomaly = validation.AnomalyRow(
+        "company", "ENUM_TYPE_UNEXPECTED_STRING_VALUES", description, "ERROR", ("train",), True
+    )
+    drift = validation.DriftRow("fare", validation.JENSEN_SHANNON, drift_value, 0.6 if stopped_by_drift else 1.0)
+    verdict = validation.GateVerdict((anomaly,), (drift,), policy)
+    return GateReport(span=3, baseline_span=2, verdict=verdict, anomalies_uri="/a", drift_report_uri="/d")
+
+
+def _data(**changes: object) -> report.ReportData:
+    summary = RunSummary(run_id="run-<1>", span=3, rows={"train": 200, "eval": 100}, window_spans=[2, 3])
+    fields: dict[str, object] = {
+        "run_id": "run-<1>",
+        "pipeline_name": "taxi",
+        "home": "/home/h",
+        "started": 1_800_000_000.0,
+        "ended": 1_800_000_090.0,
+        "components": [
+            report.ComponentRun("example_gen", "executed", 1_800_000_000.0, 4.2),
+            report.ComponentRun("schema_importer", "cached", 1_800_000_005.0, 0.0),
+        ],
+        "summary": summary,
+        "statistics": {
+            "train": [
+                analysis.FeatureStatistics(
+                    "fare", "FLOAT", 190, 10, mean=11.5, histogram=[(0.0, 10.0, 150), (10.0, 20.0, 40)]
+                ),
+                analysis.FeatureStatistics("company", "STRING", 200, 0, unique=2, top_values=[("<b>Flash</b>", 120.0)]),
+            ]
+        },
+        "statistics_uri": "/s",
+        "gate": _gate("Examples contain <script>alert(1)</script>", 0.9, True),
+        "gate_passed": False,
+        "evaluation": None,
+        "baseline_model": None,
+        "lineage": None,
+        "generated": 1_800_000_100.0,
+    }
+    fields.update(changes)
+    return report.ReportData(**fields)  # type: ignore[arg-type]
+
+
+def _failed_evaluation() -> analysis.ModelEvaluation:
+    overall = analysis.SliceMetrics(
+        "",
+        "",
+        candidate={"binary_accuracy": 0.61, "example_count": 100.0},
+        baseline={"binary_accuracy": 0.8},
+        diff={"binary_accuracy": -0.19},
+    )
+    cash = analysis.SliceMetrics("payment_type", "Cash", candidate={"binary_accuracy": 0.9, "example_count": 60.0})
+    checks = [
+        analysis.ThresholdCheck(
+            "overall", "binary_accuracy", "absolute", 0.7, None, 0.61, 0.8, 0.61, "failed threshold"
+        ),
+        analysis.ThresholdCheck(
+            "overall", "binary_accuracy", "change vs baseline", -1e-10, None, 0.61, 0.8, -0.19, "failed threshold"
+        ),
+    ]
+    return analysis.ModelEvaluation("/e", [overall, cash], checks, validation_ok=False, has_baseline=True)
+
+
+def test_a_span_stopped_at_the_gate_says_so_and_escapes_what_the_data_says() -> None:
+    document = report.render(_data())
+
+    for section_id in SECTION_IDS:
+        assert f'id="{section_id}"' in document
+    assert "Stopped by the data gate: span 3 was not trained on" in document
+    assert "<script>" not in document and "&lt;script&gt;alert(1)&lt;/script&gt;" in document
+    assert "<b>Flash</b>" not in document and "&lt;b&gt;Flash&lt;/b&gt;" in document
+    assert "run-&lt;1&gt;" in document
+    assert "OVER LIMIT" in document and "1 feature(s) over their limit: fare (drift action: stop)" in document
+    assert "No evaluation: the data gate stopped the span, so nothing was trained or evaluated." in document
+    assert "No model: this run trained nothing" in document
+
+
+def test_a_rejected_model_lists_each_failed_threshold_with_candidate_and_baseline() -> None:
+    summary = RunSummary(run_id="r", span=3, blessed=False, metrics={"binary_accuracy": 0.61})
+    data = _data(
+        summary=summary,
+        gate=_gate("fine", 0.1, False),
+        gate_passed=True,
+        evaluation=_failed_evaluation(),
+        baseline_model={"id": 7, "uri": "/m/7", "versions": [1795000000]},
+        components=[report.ComponentRun("trainer", "executed", 1_800_000_000.0, 30.0)],
+    )
+
+    document = report.render(data)
+
+    assert "NOT blessed: the model failed a threshold and was not pushed." in document
+    assert "binary_accuracy on all eval examples: candidate 0.6100, required &gt;= 0.7000: FAILED." in document
+    assert "candidate 0.6100 - baseline 0.8000 = -0.1900" in document
+    assert "pushed as version 1795000000" in document
+    assert "Not pushed: the Pusher only publishes blessed models" in document
+    assert 'data-slice="payment_type=Cash" data-metric="binary_accuracy" data-model="candidate" data-value="0.9"' in (
+        document
+    )
+    assert 'data-model="baseline" data-value="0.8"' in document
+    assert 'data-model="diff" data-value="-0.19">-0.1900</td>' in document  # a change carries its sign
+
+
+def test_report_of_an_unknown_run_names_the_runs_there(tmp_path: Path) -> None:
+    missing = subprocess.run(
+        [sys.executable, "-m", "runners", "report", "--home", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert missing.returncode == 2
+    assert f"no ML Metadata at {tmp_path / 'metadata.db'}" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_a_report_that_cannot_be_written_only_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "reports").write_text("a file where the reports folder should be")
+    md.connect(home / "metadata.db", create=True)
+    config = load_config(overrides={"home": str(home)})
+    console = io.StringIO()
+    log_file = tmp_path / "run.log"
+
+    with caplog.at_level(logging.ERROR):
+        written = cli._write_run_report(config, "some-run", console, log_file)
+
+    assert written is None
+    assert console.getvalue() == (
+        f"taxi-pipeline: warning: the run report could not be written (the traceback is in {log_file})\n"
+    )
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert "writing the report of run some-run failed" in record.getMessage()
