@@ -190,41 +190,39 @@ class ModelManager:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def wanted_version(self) -> int | None:
-        """The version to serve: the pinned one, else the highest integer folder holding a saved_model.pb."""
+    def candidates(self) -> list[int]:
+        """Versions that may serve, best first: the pinned one, else every integer folder holding a
+        saved_model.pb, highest first (a folder still being copied by hand has none yet)."""
         root = Path(self.config.serving_dir)
-        candidates = [self.pinned_version] if self.pinned_version is not None else sd.versions(root)[::-1]
-        for version in candidates:
-            if (root / str(version) / "saved_model.pb").is_file():
-                return version
-        return None
+        found = [self.pinned_version] if self.pinned_version is not None else sd.versions(root)[::-1]
+        return [v for v in found if (root / str(v) / "saved_model.pb").is_file()]
 
     def poll(self) -> None:
-        """Loads and swaps in the wanted version when it is not the one serving."""
-        version = self.wanted_version()
+        """Serves the highest version that loads; a version that fails leaves the serving one in place."""
         current = self.current
-        if version is None or (current is not None and current.version == version):
-            return
-        failed_at = self._failed.get(version)
-        if failed_at is not None and time.time() - failed_at < RETRY_FAILED_SECONDS:
-            return
-        try:
-            model = self.loader(self.config, version)
-        except Exception as err:  # keep serving the loaded version; the next poll after the delay retries
-            self._failed[version] = time.time()
-            self.metrics.inc("taxi_serving_model_loads_total", {"result": "failed"})
+        for version in self.candidates():
+            if current is not None and version == current.version:
+                return
+            failed_at = self._failed.get(version)
+            if failed_at is not None and time.time() - failed_at < RETRY_FAILED_SECONDS:
+                continue
+            try:
+                model = self.loader(self.config, version)
+            except Exception as err:  # a broken push must not take the server down: try the next one
+                self._failed[version] = time.time()
+                self.metrics.inc("taxi_serving_model_loads_total", {"result": "failed"})
+                self.say(f"version {version} failed to load (retried in {RETRY_FAILED_SECONDS:.0f}s): {err}")
+                continue
+            self._failed.pop(version, None)
+            self.current = model
+            self.metrics.inc("taxi_serving_model_loads_total", {"result": "ok"})
+            self.metrics.set("taxi_serving_model_version", model.version, {"model": self.config.model_name})
+            before = f" (was {current.version})" if current is not None else ""
             self.say(
-                f"version {version} failed to load, still serving {current.version if current else 'nothing'}: {err}"
+                f"serving version {model.version}{before} from {model.path}; "
+                f"requests checked with {model.schema_source}"
             )
             return
-        self._failed.pop(version, None)
-        self.current = model
-        self.metrics.inc("taxi_serving_model_loads_total", {"result": "ok"})
-        self.metrics.set("taxi_serving_model_version", model.version, {"model": self.config.model_name})
-        before = f" (was {current.version})" if current is not None else ""
-        self.say(
-            f"serving version {model.version}{before} from {model.path}; requests checked with {model.schema_source}"
-        )
 
     def start(self) -> None:
         """Polls the serving dir on a background thread until stop()."""
