@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import ipaddress
 import json
+import os
 import queue
 import random
 import re
@@ -308,8 +309,6 @@ class RequestLog:
             self._thread = None
 
     def _new_file(self) -> Any:
-        import os
-
         import tensorflow as tf
 
         self._files += 1
@@ -663,10 +662,14 @@ def register(commands: Any, add_config_flags: Callable[[argparse.ArgumentParser]
     )
     add_config_flags(parser)
     parser.add_argument(
-        "--host", dest="serve_host", help="address to listen on (default: 127.0.0.1, this machine only)"
+        "--host", dest="serve_host", metavar="HOST", help="address to listen on (default: 127.0.0.1, this machine only)"
     )
     parser.add_argument(
-        "--port", dest="serve_port", type=int, help="TCP port (default: 8501, TF Serving's; 0: any free)"
+        "--port",
+        dest="serve_port",
+        type=int,
+        metavar="PORT",
+        help="TCP port (default: 8501, TF Serving's; 0: any free)",
     )
     parser.add_argument(
         "--model-version", type=int, metavar="V", help="serve this version only, instead of the highest one"
@@ -675,6 +678,7 @@ def register(commands: Any, add_config_flags: Callable[[argparse.ArgumentParser]
         "--max-request-bytes",
         dest="serve_max_request_bytes",
         type=int,
+        metavar="BYTES",
         help="larger bodies get HTTP 413 (default: 4 MiB)",
     )
     parser.add_argument(

@@ -256,9 +256,8 @@ def _cmd_skew(args: argparse.Namespace, config: PipelineConfig) -> int:
     schema_path = schema_files[0] if schema_files else Path(config.schema_path)
     statistics_uri = spans[span]["statistics"]["uri"]
 
-    out = sys.stderr if args.json else sys.stdout
-    with _quiet(config, "skew") as console:
-        console = out if args.json else console
+    # TensorFlow and TFDV log as they load: into <home>/logs, as for `drift`.
+    with _quiet(config, "skew"):
         schema = validation.load_schema(schema_path)
         thresholds = _parse_thresholds(args.threshold, {f.name for f in serving_features(schema)})
         records, files, warnings = read_request_log(folder)
@@ -288,13 +287,13 @@ def _cmd_skew(args: argparse.Namespace, config: PipelineConfig) -> int:
         print(json.dumps(document, indent=2))
     else:
         for warning in warnings:
-            console.write(f"warning: {warning}\n")
-        console.write(
+            sys.stdout.write(f"warning: {warning}\n")
+        sys.stdout.write(
             f"Skew of {len(records)} logged request rows ({len(files)} file(s) in {folder}) against the training\n"
             f"statistics of version {push.version}: span {span}, {validation.DRIFT_SPLIT} split, {training_rows} rows "
             f"({statistics_uri})\n\n"
         )
-        console.write(skew_table(rows) + "\n")
+        sys.stdout.write(skew_table(rows) + "\n")
     if skewed:
         print(
             f"taxi-pipeline: {len(skewed)} feature(s) skewed: "
