@@ -363,7 +363,7 @@ def declare_metrics(metrics: Registry) -> None:
     metrics.declare(
         "taxi_serving_request_duration_seconds",
         "histogram",
-        "Time from a request's first byte read to its answer, by endpoint.",
+        "Time from a request's headers being read to its answer being ready, by endpoint.",
         LATENCY_BUCKETS,
     )
     metrics.declare("taxi_serving_predictions_total", "counter", "Instances predicted, by model version.")
@@ -529,14 +529,8 @@ def _handler_class(app: ServingApp, log: Callable[[str], None]) -> type[BaseHTTP
             endpoint = (
                 "metrics" if self.path.startswith("/metrics") else ("predict" if ":predict" in self.path else "status")
             )
-            self.send_response(response.status)
-            self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
-            if response.close:
-                self.send_header("Connection", "close")
-                self.close_connection = True
-            self.end_headers()
-            self.wfile.write(response.body)
+            # Counted before the answer goes out, so a client that reads /metrics right after its
+            # answer sees its own request.
             labels = {"endpoint": endpoint, "code": str(response.status)}
             app.metrics.inc("taxi_serving_requests_total", labels)
             if response.status >= 400:
@@ -545,6 +539,14 @@ def _handler_class(app: ServingApp, log: Callable[[str], None]) -> type[BaseHTTP
             app.metrics.observe(
                 "taxi_serving_request_duration_seconds", time.perf_counter() - started, {"endpoint": endpoint}
             )
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            if response.close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            self.wfile.write(response.body)
 
         def log_message(self, format: str, *args: Any) -> None:
             # Errors are logged above with their message; a line per good request would flood the log.
