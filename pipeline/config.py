@@ -95,6 +95,16 @@ class PipelineConfig:
     serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
     serving_machine_type: str = "n1-standard-2"
 
+    # `taxi-pipeline serve`: TF Serving's REST API over the versions in serving_dir. Loopback by
+    # default: the server has no authentication, so exposing it is a deliberate choice.
+    serve_host: str = "127.0.0.1"
+    # 8501 is TF Serving's REST port, so clients written for one work with the other; 0 picks a free port.
+    serve_port: int = 8501
+    # Larger request bodies get HTTP 413 before they are read (a 1,000-row JSON batch is about 600 kB).
+    serve_max_request_bytes: int = 4 * 1024 * 1024
+    # Share of predict requests whose rows are appended to <home>/serving-logs/<model_name>/ for `skew`.
+    serve_log_sampling: float = 0.1
+
     def __post_init__(self) -> None:
         _require(self.window_spans >= 1, "window_spans", self.window_spans, "an integer >= 1")
         _require(self.train_steps >= 1, "train_steps", self.train_steps, "an integer >= 1")
@@ -120,6 +130,19 @@ class PipelineConfig:
             "letters, digits, '-' and '_' only (it names a serving folder)",
         )
         self._check_cloud_values()
+        _require(0 <= self.serve_port <= 65535, "serve_port", self.serve_port, "a TCP port 0-65535 (0: any free port)")
+        _require(
+            self.serve_max_request_bytes >= 1024,
+            "serve_max_request_bytes",
+            self.serve_max_request_bytes,
+            "an integer >= 1024 (bytes)",
+        )
+        _require(
+            0.0 <= self.serve_log_sampling <= 1.0,
+            "serve_log_sampling",
+            self.serve_log_sampling,
+            "a number between 0 (log nothing) and 1 (log every request)",
+        )
 
     def _check_gate_policy(self) -> None:
         """Checks the data gate's anomaly type names and drift action."""
@@ -217,6 +240,11 @@ class PipelineConfig:
     def logs_dir(self) -> str:
         """Full logs of every run, whatever the console showed."""
         return _join(self.home, "logs")
+
+    @property
+    def serving_logs_dir(self) -> str:
+        """Sampled predict requests of `taxi-pipeline serve`, as TFRecord files of tf.Example that TFDV reads."""
+        return _join(self.home, "serving-logs", self.model_name)
 
     @property
     def reports_dir(self) -> str:

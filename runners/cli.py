@@ -20,7 +20,14 @@ from runners.errors import EXIT_GATE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, RunErr
 
 # Modules adding subcommands: each has register(commands, add_config_flags), and its parsers set
 # `handler(args, config) -> exit code`.
-COMMAND_MODULES: tuple[str, ...] = ("runners.vertex", "runners.data_commands", "runners.ops", "runners.report")
+COMMAND_MODULES: tuple[str, ...] = (
+    "runners.vertex",
+    "runners.data_commands",
+    "runners.ops",
+    "runners.serve",
+    "runners.skew",
+    "runners.report",
+)
 
 EXIT_CODES_HELP = """exit codes:
   0  the run completed (a model was pushed, or it was not blessed: the summary says which)
@@ -99,6 +106,10 @@ FLAG_FIELDS = (
     "region",
     "image",
     "service_account",
+    "serve_host",
+    "serve_port",
+    "serve_max_request_bytes",
+    "serve_log_sampling",
 )
 
 

@@ -1,0 +1,219 @@
+"""Load test of `taxi-pipeline serve` on loopback, beside the in-process SavedModel call for the same rows.
+
+Starts the server on a free port against a home's pushed model (or targets --url), sends N predict
+requests of one row each from C threads over keep-alive connections, and prints p50/p99/mean latency,
+errors and requests per second; then times the SavedModel's serving_raw signature called in this
+process on the same rows, one at a time. Run from the repository root:
+
+    .venv/bin/python bench/load_test.py --home outputs --requests 1000 --concurrency 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import http.client
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter would bury the figures
+import models  # noqa: E402,F401  (Keras 2 for TensorFlow, as every entry point does)
+from pipeline.config import load_config  # noqa: E402
+from pipeline.validation import load_schema  # noqa: E402
+from runners.serving_requests import check_row, columns, serving_features  # noqa: E402
+
+DEFAULT_ROWS = ROOT / "tests" / "data" / "taxi-small" / "span-2" / "data.csv"
+
+
+def read_rows(path: Path, features: list[Any]) -> list[dict[str, Any]]:
+    """Reads CSV rows as request instances: SERVING features only, typed, empty cells left out."""
+    kinds = {f.name: f.kind for f in features}
+    instances = []
+    with path.open(newline="") as handle:
+        for record in csv.DictReader(handle):
+            instance: dict[str, Any] = {}
+            for name, kind in kinds.items():
+                text = record.get(name, "")
+                if text == "":
+                    continue
+                instance[name] = text if kind == "string" else (int(float(text)) if kind == "int" else float(text))
+            instances.append(instance)
+    return instances
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def summary(name: str, seconds: list[float]) -> str:
+    """One line of latency figures in milliseconds."""
+    ms = [s * 1000 for s in seconds]
+    return (
+        f"{name:<28} n={len(ms):<5} p50={percentile(ms, 50):7.2f} ms  p99={percentile(ms, 99):7.2f} ms  "
+        f"mean={statistics.fmean(ms):7.2f} ms  max={max(ms):7.2f} ms"
+    )
+
+
+def start_server(home: str, log_sampling: float) -> tuple[subprocess.Popen[str], str]:
+    """Starts `python -m runners serve` on a free loopback port; returns it and its base URL."""
+    command = [sys.executable, "-m", "runners", "serve", "--home", home, "--port", "0"]
+    command += ["--log-sampling", str(log_sampling)]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert server.stdout is not None
+    deadline = time.monotonic() + 300
+    for line in server.stdout:
+        found = re.search(r"listening on (http://[^/]+)/", line)
+        if found:
+            # Keep reading its output so the pipe never fills and blocks the server.
+            threading.Thread(target=lambda: [None for _ in server.stdout or []], daemon=True).start()
+            return server, found.group(1)
+        if time.monotonic() > deadline:
+            break
+    server.kill()
+    raise SystemExit(f"the server did not start: {server.args}")
+
+
+def load(url: str, model_name: str, bodies: list[bytes], requests: int, concurrency: int) -> dict[str, Any]:
+    """Sends `requests` predict requests from `concurrency` threads, one keep-alive connection each."""
+    parts = urlsplit(url)
+    path = f"/v1/models/{model_name}:predict"
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    counter = iter(range(requests))
+
+    def worker() -> None:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        while True:
+            with lock:
+                index = next(counter, None)
+            if index is None:
+                break
+            body = bodies[index % len(bodies)]
+            started = time.perf_counter()
+            try:
+                connection.request("POST", path, body, {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                payload = response.read()
+                elapsed = time.perf_counter() - started
+                ok = response.status == 200 and "predictions" in json.loads(payload)
+            except (OSError, http.client.HTTPException, ValueError) as err:
+                elapsed, ok, payload = time.perf_counter() - started, False, str(err).encode()
+                connection.close()
+                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+            with lock:
+                latencies.append(elapsed)
+                if not ok:
+                    errors.append(payload[:200].decode(errors="replace"))
+        connection.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"seconds": time.perf_counter() - started, "latencies": latencies, "errors": errors}
+
+
+def server_side_mean(url: str) -> float | None:
+    """The server's own mean predict latency from /metrics, in seconds."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    found = {
+        kind: float(m.group(1))
+        for kind in ("sum", "count")
+        if (m := re.search(rf'taxi_serving_request_duration_seconds_{kind}{{endpoint="predict"}} (\S+)', text))
+    }
+    return found["sum"] / found["count"] if found.get("count") else None
+
+
+def in_process(serving_dir: Path, instances: list[dict[str, Any]], features: list[Any], count: int) -> list[float]:
+    """Times the highest version's serving_raw signature, one row per call, in this process."""
+    import tensorflow as tf
+
+    versions = sorted(int(p.name) for p in serving_dir.iterdir() if p.name.isdigit())
+    model = tf.saved_model.load(str(serving_dir / str(versions[-1])))
+    function = model.signatures["serving_raw"]
+    dtypes = {name: spec.dtype for name, spec in function.structured_input_signature[1].items()}
+    checked = [check_row(instance, features, "row") for instance in instances]
+    inputs = []
+    for row in checked:
+        values = columns([row], features)
+        inputs.append({name: tf.constant(values[name], dtype=dtype) for name, dtype in dtypes.items()})
+    for tensors in inputs[:20]:  # warm-up, as the server warms up when it loads a version
+        function(**tensors)
+    times = []
+    for i in range(count):
+        started = time.perf_counter()
+        function(**inputs[i % len(inputs)])["probability"].numpy()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def main() -> int:
+    """Runs the load test and prints the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", default="outputs", help="home whose pushed model to serve (default: outputs)")
+    parser.add_argument("--url", help="target a running server instead, e.g. http://127.0.0.1:8501")
+    parser.add_argument("--requests", type=int, default=1000, help="predict requests to send (default: 1000)")
+    parser.add_argument("--concurrency", type=int, default=8, help="client threads (default: 8)")
+    parser.add_argument("--rows", type=Path, default=DEFAULT_ROWS, help="CSV of taxi rows to send, one per request")
+    parser.add_argument("--log-sampling", type=float, default=0.1, help="the server's request log rate (default: 0.1)")
+    args = parser.parse_args()
+
+    config = load_config(overrides={"home": args.home})
+    features = serving_features(load_schema(config.schema_path))
+    instances = read_rows(args.rows, features)
+    bodies = [json.dumps({"instances": [instance]}).encode() for instance in instances]
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.2f} at start")
+    print(f"rows: {len(instances)} from {args.rows}, one per request")
+
+    server = None
+    url = args.url
+    if url is None:
+        server, url = start_server(args.home, args.log_sampling)
+    try:
+        load(url, config.model_name, bodies, min(20, args.requests), 1)  # warm-up, not counted
+        result = load(url, config.model_name, bodies, args.requests, args.concurrency)
+        mean_server = server_side_mean(url)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=60)
+    latencies = result["latencies"]
+    print(f"\nHTTP predict on loopback: {args.requests} requests at concurrency {args.concurrency}")
+    print(summary("client latency", latencies))
+    print(f"{'throughput':<28} {len(latencies) / result['seconds']:.1f} requests/s over {result['seconds']:.2f} s")
+    print(f"{'errors':<28} {len(result['errors'])}")
+    for error in result["errors"][:5]:
+        print(f"  {error}")
+    if mean_server is not None:
+        print(f"{'server-side mean (metrics)':<28} {mean_server * 1000:.2f} ms")
+
+    times = in_process(Path(config.serving_dir), instances, features, min(args.requests, 1000))
+    print("\nIn-process SavedModel call (serving_raw, batch of 1, one thread):")
+    print(summary("in-process latency", times))
+    print(f"\nload average {os.getloadavg()[0]:.2f} at end")
+    return 1 if result["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

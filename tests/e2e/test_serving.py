@@ -1,0 +1,274 @@
+"""`taxi-pipeline serve` and `skew` against the model a real run pushed (the shared healthy home).
+
+One server runs for the module, started as a user starts it (`python -m runners serve`) on a free
+port with every request logged; the tests talk to it over HTTP on loopback.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import http.client
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from runners import serving_dir as sd
+from tests.e2e.conftest import ROOT, SMALL_DATA, HealthyHome, run_cli
+
+pytestmark = pytest.mark.e2e
+
+MODEL = "taxi_big_tipper"
+MAX_REQUEST_BYTES = 100_000
+STRING_FEATURES = {"payment_type", "company"}
+INT_FEATURES = {
+    "trip_start_hour",
+    "trip_start_day",
+    "trip_start_month",
+    "trip_seconds",
+    "pickup_census_tract",
+    "dropoff_census_tract",
+    "pickup_community_area",
+    "dropoff_community_area",
+}
+LEFT_OUT = {"tips", "trip_start_timestamp"}  # not in the schema's SERVING environment
+
+
+@dataclass
+class Server:
+    """A running `taxi-pipeline serve` and the home it serves."""
+
+    home: Path
+    port: int
+    process: subprocess.Popen[str]
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def serving_dir(self) -> Path:
+        return self.home / "serving" / MODEL
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """Sends one request; returns the status and the parsed JSON (or the text of /metrics)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        connection.request(method, path, data, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        text = response.read().decode()
+        connection.close()
+        return response.status, (text if path == "/metrics" else json.loads(text))
+
+    def predict(self, body: Any) -> tuple[int, Any]:
+        return self.request("POST", f"/v1/models/{MODEL}:predict", body)
+
+    def version(self) -> int:
+        status, document = self.request("GET", f"/v1/models/{MODEL}")
+        assert status == 200, document
+        (entry,) = document["model_version_status"]
+        assert entry["state"] == "AVAILABLE"
+        return int(entry["version"])
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample of /metrics (0 when the series does not exist yet)."""
+        _, text = self.request("GET", "/metrics")
+        wanted = "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}" if labels else ""
+        for line in text.splitlines():
+            if line.startswith(f"{name}{wanted} "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+
+def _typed(name: str, text: str) -> Any:
+    if name in STRING_FEATURES:
+        return text
+    return int(float(text)) if name in INT_FEATURES else float(text)
+
+
+def _instances(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """CSV rows as predict instances: serving features only, an empty cell left out (a missing value)."""
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))[:limit]
+    return [{k: _typed(k, v) for k, v in row.items() if v != "" and k not in LEFT_OUT} for row in rows]
+
+
+@pytest.fixture(scope="module")
+def server(healthy_home: HealthyHome, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    home = tmp_path_factory.mktemp("serving") / "home"
+    shutil.copytree(healthy_home.home, home)
+    command = [sys.executable, "-m", "runners", "serve", "--home", str(home), "--port", "0"]
+    command += ["--log-sampling", "1.0", "--max-request-bytes", str(MAX_REQUEST_BYTES)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    port: list[int] = []
+    listening = threading.Event()
+
+    def read_output() -> None:  # also keeps the pipe drained for the server's whole life
+        for line in process.stdout or []:
+            output.append(line)
+            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", line)
+            if found:
+                port.append(int(found.group(1)))
+                listening.set()
+        listening.set()
+
+    threading.Thread(target=read_output, daemon=True).start()
+    try:
+        listening.wait(timeout=300)
+        if not port:
+            pytest.fail("the server did not start:\n" + "".join(output))
+        yield Server(home, port[0], process, output)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_status_reports_the_pushed_version(server: Server) -> None:
+    assert server.version() == sd.serving_version(server.serving_dir)
+    status, document = server.request("GET", "/v1/models/another_model")
+    assert status == 404 and "another_model" in document["error"]
+
+
+def test_prediction_equals_the_in_process_saved_model(server: Server) -> None:
+    import tensorflow as tf
+
+    instances = _instances(SMALL_DATA / "span-2" / "data.csv", limit=8)
+    # Rows with gaps included: the server fills them as the model's preprocessing does.
+    assert any(len(instance) < 16 for instance in instances)
+    status, document = server.predict({"instances": instances})
+    assert status == 200, document
+    served = np.array(document["predictions"], dtype=np.float64).ravel()
+
+    model = tf.saved_model.load(str(server.serving_dir / str(server.version())))
+    function = model.signatures["serving_raw"]
+    tensors = {}
+    for name, spec in function.structured_input_signature[1].items():
+        fill = "" if name in STRING_FEATURES else 0
+        tensors[name] = tf.constant([instance.get(name, fill) for instance in instances], dtype=spec.dtype)
+    expected = function(**tensors)["probability"].numpy().ravel()
+    assert served.shape == (len(instances),)
+    np.testing.assert_allclose(served, expected, atol=1e-6)
+
+    # The same rows as serialized tf.Examples, TF Serving's {"b64": ...} form, answer alike.
+    examples = []
+    for instance in instances:
+        example = tf.train.Example()
+        for name, value in instance.items():
+            slot = example.features.feature[name]
+            if isinstance(value, str):
+                slot.bytes_list.value.append(value.encode())
+            elif isinstance(value, int):
+                slot.int64_list.value.append(value)
+            else:
+                slot.float_list.value.append(value)
+        examples.append({"b64": base64.b64encode(example.SerializeToString()).decode()})
+    status, document = server.predict({"instances": examples})
+    assert status == 200, document
+    np.testing.assert_allclose(np.array(document["predictions"]).ravel(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("change", "feature"),
+    [
+        ({"fare": None}, "fare"),  # a required feature left out
+        ({"trip_miles": "3.5"}, "trip_miles"),  # a string for a float
+        ({"payment_type": 1}, "payment_type"),  # a number for a string
+        ({"tips": 2.0}, "tips"),  # the label source is not a serving feature
+    ],
+)
+def test_a_bad_request_gets_400_naming_the_feature(server: Server, change: dict[str, Any], feature: str) -> None:
+    (instance,) = _instances(SMALL_DATA / "span-2" / "data.csv", limit=1)
+    bad = {k: v for k, v in {**instance, **change}.items() if v is not None}
+    status, document = server.predict({"instances": [instance, bad]})
+    assert status == 400
+    assert f"'{feature}'" in document["error"] and "instance 1" in document["error"]
+
+
+def test_an_oversized_body_gets_413(server: Server) -> None:
+    instances = _instances(SMALL_DATA / "span-2" / "data.csv")
+    body = json.dumps({"instances": instances * 2}).encode()
+    assert len(body) > MAX_REQUEST_BYTES
+    status, document = server.predict(body)
+    assert status == 413 and "serve_max_request_bytes" in document["error"]
+
+
+def test_metrics_count_requests_errors_scores_and_the_version(server: Server) -> None:
+    ok = {"endpoint": "predict", "code": "200"}
+    bad = {"endpoint": "predict", "code": "400"}
+    version = {"version": str(server.version())}
+    before = {
+        "ok": server.metric("taxi_serving_requests_total", **ok),
+        "errors": server.metric("taxi_serving_errors_total", **bad),
+        "scores": server.metric("taxi_serving_prediction_score_count", **version),
+        "latency": server.metric("taxi_serving_request_duration_seconds_count", endpoint="predict"),
+    }
+    instances = _instances(SMALL_DATA / "span-2" / "data.csv", limit=3)
+    assert server.predict({"instances": instances})[0] == 200
+    assert server.predict({"instances": [{"fare": "free"}]})[0] == 400
+
+    assert server.metric("taxi_serving_requests_total", **ok) == before["ok"] + 1
+    assert server.metric("taxi_serving_errors_total", **bad) == before["errors"] + 1
+    assert server.metric("taxi_serving_prediction_score_count", **version) == before["scores"] + 3
+    assert server.metric("taxi_serving_request_duration_seconds_count", endpoint="predict") == before["latency"] + 2
+    assert server.metric("taxi_serving_model_version", model=MODEL) == server.version()
+
+
+def test_a_newly_published_version_is_served_without_restart(server: Server) -> None:
+    """Publishes the pushed model again as version N+1 with serving_dir.publish: a copy into a hidden
+    staging folder, then one atomic rename, the mechanism `rollback` uses and the Pusher's equivalent
+    (the healthy home holds one push, so `rollback` has nothing to roll back to)."""
+    current = server.version()
+    sd.publish(server.serving_dir, server.serving_dir / str(current), current + 1)
+    deadline = time.monotonic() + 180
+    while server.version() != current + 1:
+        assert time.monotonic() < deadline, "version not picked up:\n" + "".join(server.output)
+        time.sleep(0.5)
+    instances = _instances(SMALL_DATA / "span-2" / "data.csv", limit=2)
+    status, document = server.predict({"instances": instances})
+    assert status == 200 and len(document["predictions"]) == 2
+    assert server.metric("taxi_serving_model_version", model=MODEL) == current + 1
+    assert server.metric("taxi_serving_predictions_total", version=str(current + 1)) == 2
+
+
+def test_skew_reports_the_shifted_features_of_logged_requests(server: Server) -> None:
+    """Requests from a copy of span 2 (the model's newest training span) with fares in cents (x100)
+    and every trip paid by credit card; the other features keep span 2's distribution."""
+    shifted = _instances(SMALL_DATA / "span-2" / "data.csv")
+    for instance in shifted:
+        instance["fare"] *= 100
+        instance["payment_type"] = "Credit Card"
+    logged_before = server.metric("taxi_serving_logged_rows_total")
+    for start in range(0, len(shifted), 50):
+        status, document = server.predict({"instances": shifted[start : start + 50]})
+        assert status == 200, document
+    deadline = time.monotonic() + 60
+    while server.metric("taxi_serving_logged_rows_total") < logged_before + len(shifted):
+        assert time.monotonic() < deadline, "the request log did not catch up"
+        time.sleep(0.2)
+
+    # The version a run pushed: the one N+1 republished is not in ML Metadata, so it has no lineage.
+    pushed = sd.versions(server.serving_dir)[0]
+    result = run_cli("skew", "--home", str(server.home), "--version", str(pushed), "--json", timeout=600)
+    assert result.returncode == 4, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    by_feature = {row["feature"]: row for row in report["features"]}
+    assert {"fare", "payment_type"} <= set(report["skewed"])
+    assert by_feature["fare"]["measure"] == "jensen_shannon_divergence"
+    assert by_feature["payment_type"]["measure"] == "infinity_norm"
+    for unshifted in ("trip_start_hour", "trip_miles", "pickup_latitude"):
+        assert by_feature[unshifted]["status"] == "ok", by_feature[unshifted]
+    assert report["training_span"] == 2 and report["logged_rows"] >= len(shifted)
+    assert "fare" in result.stderr and "payment_type" in result.stderr
