@@ -19,7 +19,13 @@ from runners.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, RunError
 
 # Modules adding subcommands: each has register(commands, add_config_flags), and its parsers set
 # `handler(args, config) -> exit code`.
-COMMAND_MODULES: tuple[str, ...] = ("runners.vertex", "runners.data_commands", "runners.ops")
+COMMAND_MODULES: tuple[str, ...] = (
+    "runners.vertex",
+    "runners.data_commands",
+    "runners.ops",
+    "runners.explain",
+    "runners.model_card",
+)
 
 EXIT_CODES_HELP = """exit codes:
   0  the run completed (a model was pushed, or it was not blessed: the summary says which)
@@ -67,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="eval binary accuracy a model needs to be blessed (default: 0.7)",
     )
     run.add_argument(
+        "--tune",
+        action="store_true",
+        default=None,
+        help="search hyperparameters (models/tuning.py) before training; the best ones train the model",
+    )
+    run.add_argument(
         "--no-cache",
         dest="enable_cache",
         action="store_false",
@@ -92,6 +104,7 @@ FLAG_FIELDS = (
     "window_spans",
     "train_steps",
     "min_binary_accuracy",
+    "tune",
     "enable_cache",
     "verbose",
     "gcp_project",

@@ -92,3 +92,10 @@ def test_summary_explains_a_refused_blessing() -> None:
     assert "binary_accuracy=0.6100" in text
     assert "blessed       : NO" in text and "below the required 0.7000" in text
     assert "pushed        : nothing (the model was not blessed)" in text
+
+
+def test_run_tune_flag_switches_tuning_on_only_when_given() -> None:
+    from runners.cli import build_parser, config_from_args
+
+    assert config_from_args(build_parser().parse_args(["run", "--tune"])).tune is True
+    assert config_from_args(build_parser().parse_args(["run"])).tune is False
