@@ -304,8 +304,13 @@ def _sections(card: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[s
                 [
                     f"Permutation importance: {importance['metric']} drop when a feature's values are shuffled, on "
                     f"{_number(importance['rows'])} eval rows, {importance['repeats']} repeats "
-                    f"(unshuffled {importance['metric']} {importance['baseline_score']:.4f}; an exact rank AUC, which "
-                    "can differ from TFMA's, computed over 10,000 thresholds)."
+                    f"(unshuffled {importance['metric']} {importance['baseline_score']:.4f})."
+                    + (
+                        " This AUC is exact (rank-based); TFMA's, over 10,000 thresholds, can read lower when many "
+                        "predictions sit near 0 or 1."
+                        if importance["metric"] == "auc"
+                        else ""
+                    )
                 ],
                 [["feature", "importance", "std"]]
                 + [[f["feature"], f"{f['importance']:.4f}", f"{f['std']:.4f}"] for f in importance["features"]],

@@ -87,3 +87,16 @@ def test_instances_fill_left_out_features_from_the_baseline_and_name_bad_values(
         explanations.instances_to_rows([{"trip_start_hour": 3.5}], kinds, baseline)
     with pytest.raises(ValueError, match="unknown feature"):
         explanations.instances_to_rows([{"tips": 1.0}], kinds, baseline)
+
+
+def test_explain_reads_a_request_body_a_list_or_one_instance_and_names_bad_input() -> None:
+    from runners.errors import EXIT_USAGE, RunError
+    from runners.explain import parse_instances
+
+    assert parse_instances('{"instances": [{"fare": 1}]}', "--instances") == [{"fare": 1}]
+    assert parse_instances('[{"fare": 1}, {}]', "f.json") == [{"fare": 1}, {}]
+    assert parse_instances('{"fare": 1}', "f.json") == [{"fare": 1}]
+    for text in ("{fare: 1}", '{"instances": []}'):
+        with pytest.raises(RunError) as raised:
+            parse_instances(text, "f.json")
+        assert raised.value.exit_code == EXIT_USAGE and str(raised.value).startswith("f.json ")
