@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import explanations
-from pipeline import pipeline as taxi_pipeline
 from pipeline.config import PipelineConfig
 from runners import metadata as md
 from runners.errors import EXIT_OK, EXIT_USAGE, RunError
+
+# The CLI imports this module to build its parser, before the run silences TensorFlow's start-up logs;
+# pipeline.pipeline pulls in TFX and TensorFlow, so it is imported where it is used.
 
 TOP_DEFAULT = 5
 
@@ -65,6 +67,8 @@ def explain_instances(
 
 def feature_importance_of(store: Any, model_id: int) -> md.Artifact | None:
     """Returns the FeatureImportance artifact computed for a Model artifact, if any."""
+    from pipeline import pipeline as taxi_pipeline
+
     models = store.get_artifacts_by_id([model_id])
     if not models:
         return None
@@ -144,6 +148,8 @@ def _cmd_explain(args: argparse.Namespace, config: PipelineConfig) -> int:
     push = ops.resolve_version(ln.find_pushes(store, config.pipeline_name), config.serving_dir, args.version)
     baseline = baseline_for_model(store, push.model_id)
     if baseline is None:
+        from pipeline import pipeline as taxi_pipeline
+
         raise RunError(
             f"version {push.version} has no recorded baseline row (its run had no {taxi_pipeline.FEATURE_IMPORTANCE} "
             "step, or the artifact folder was removed); run the pipeline to train and push a new version",

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import explanations
-from pipeline import pipeline as taxi_pipeline
 from pipeline.config import PipelineConfig
 from runners import metadata as md
 from runners.errors import EXIT_OK
@@ -128,6 +127,8 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
     Returns:
         The card as plain JSON-able values (see render_markdown).
     """
+    # Imported here: the CLI imports this module before a run silences TensorFlow's start-up logs.
+    from pipeline import pipeline as taxi_pipeline
     from runners import lineage as ln
     from runners.explain import feature_importance_of
     from runners.summary import read_evaluation

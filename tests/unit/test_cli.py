@@ -99,3 +99,11 @@ def test_run_tune_flag_switches_tuning_on_only_when_given() -> None:
 
     assert config_from_args(build_parser().parse_args(["run", "--tune"])).tune is True
     assert config_from_args(build_parser().parse_args(["run"])).tune is False
+
+
+def test_building_the_parser_loads_no_tensorflow() -> None:
+    # A run silences TensorFlow's start-up logs only after parsing; a subcommand module importing it
+    # at the top would print them on the console.
+    code = "import sys; from runners.cli import build_parser; build_parser(); print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "False"
