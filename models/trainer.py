@@ -1,11 +1,13 @@
 """The Trainer's entry point (`run_fn`): trains the model on Transform's output and exports it.
 
-Hyperparameters arrive through the Trainer's custom_config, so every trained model records them
-in ML Metadata.
+Hyperparameters arrive through the Trainer's custom_config, overlaid by the Tuner's best values when
+tuning is on, so every trained model records them in ML Metadata.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 import tensorflow as tf
@@ -16,6 +18,9 @@ from tfx_bsl.public import tfxio
 from models import features, signatures
 from models.model import build_keras_model
 
+# Written to the Trainer's model_run output: the hyperparameters the model was trained with.
+HYPERPARAMETERS_FILE = "hyperparameters.json"
+
 DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "batch_size": 128,
     "learning_rate": 0.003,
@@ -23,25 +28,52 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
 }
 
 
-def hyperparameters(custom_config: dict[str, Any] | None) -> dict[str, Any]:
-    """Returns the defaults overlaid with the Trainer's custom_config["hyperparameters"]."""
-    chosen = dict(DEFAULT_HYPERPARAMETERS)
-    chosen.update((custom_config or {}).get("hyperparameters", {}))
+def tuned_hyperparameters(values: dict[str, Any]) -> dict[str, Any]:
+    """Turns KerasTuner values (see models.tuning.search_space) into run_fn's hyperparameter names.
+
+    Args:
+        values: e.g. {"num_layers": 2, "units_0": 64, "units_1": 32, "units_2": 16, "learning_rate": 0.01}.
+
+    Returns:
+        The hyperparameters the values set: hidden_units and/or learning_rate.
+    """
+    chosen: dict[str, Any] = {}
+    if "num_layers" in values:
+        chosen["hidden_units"] = [int(values[f"units_{i}"]) for i in range(int(values["num_layers"]))]
+    if "learning_rate" in values:
+        chosen["learning_rate"] = float(values["learning_rate"])
     return chosen
 
 
-def _dataset(
+def hyperparameters(custom_config: dict[str, Any] | None, tuned: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Returns the defaults, overlaid with custom_config["hyperparameters"], overlaid with the tuner's best.
+
+    Args:
+        custom_config: the Trainer's custom_config.
+        tuned: the Tuner's best_hyperparameters (a keras_tuner HyperParameters config, as
+            fn_args.hyperparameters holds it), or None when tuning is off.
+    """
+    chosen = dict(DEFAULT_HYPERPARAMETERS)
+    chosen.update((custom_config or {}).get("hyperparameters", {}))
+    if tuned:
+        # The search ran on this data for this purpose: its values win over the configured ones.
+        chosen.update(tuned_hyperparameters(tuned.get("values", {})))
+    return chosen
+
+
+def dataset(
     file_pattern: list[str],
     data_accessor: tfx.components.DataAccessor,
     tf_transform_output: tft.TFTransformOutput,
     batch_size: int,
 ) -> tf.data.Dataset:
-    dataset = data_accessor.tf_dataset_factory(
+    """Returns (transformed features, [batch, 1] label) batches of Transform's output files."""
+    batches = data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=features.LABEL_KEY),
         tf_transform_output.transformed_metadata.schema,
     )
-    return dataset.map(lambda x, y: (x, tf.reshape(y, [-1, 1])))
+    return batches.map(lambda x, y: (x, tf.reshape(y, [-1, 1])))
 
 
 def skip_autograph_for_tf_keras() -> None:
@@ -66,11 +98,15 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             serving and run directories, and custom_config.
     """
     skip_autograph_for_tf_keras()
-    params = hyperparameters(fn_args.custom_config)
+    params = hyperparameters(fn_args.custom_config, fn_args.hyperparameters)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     batch_size = int(params["batch_size"])
-    train = _dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size)
-    evaluation = _dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size)
+    train = dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size)
+    evaluation = dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size)
+    # Next to the TensorBoard logs, so the values a model was trained with are readable without MLMD.
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HYPERPARAMETERS_FILE), "w") as f:
+        f.write(json.dumps(params, indent=2, sort_keys=True))
 
     model = build_keras_model(
         hidden_units=[int(u) for u in params["hidden_units"]],

@@ -8,7 +8,7 @@ import models.features  # noqa: F401
 
 
 def __getattr__(name: str) -> object:
-    """Resolves `pipeline.DriftReport` lazily: Vertex finds a custom artifact class by that path.
+    """Resolves `pipeline.DriftReport` and `pipeline.FeatureImportance` lazily: Vertex finds them by that path.
 
     KubeflowV2DagRunner encodes a custom artifact type as `<module>.<Class>` with one dot, and its
     container imports the class from there; importing it eagerly would pull TFX into every import
@@ -18,4 +18,8 @@ def __getattr__(name: str) -> object:
         from pipeline.components.drift_check import DriftReport
 
         return DriftReport
+    if name == "FeatureImportance":
+        from pipeline.components.feature_importance import FeatureImportance
+
+        return FeatureImportance
     raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

@@ -28,6 +28,14 @@ class VertexTraining:
         """Returns the custom_config entries TFX's Vertex Trainer reads to launch the job."""
         from tfx.v1.extensions import google_cloud_ai_platform as vertex
 
+        return {
+            vertex.ENABLE_VERTEX_KEY: True,
+            vertex.VERTEX_REGION_KEY: self.region,
+            vertex.TRAINING_ARGS_KEY: {"project": self.project, "job_spec": self._job_spec()},
+        }
+
+    def _job_spec(self) -> dict[str, Any]:
+        """The Vertex AI custom job: one machine running the pipeline image."""
         machine_spec: dict[str, Any] = {"machine_type": self.machine_type}
         if self.accelerator_count:
             machine_spec.update(accelerator_type=self.accelerator_type, accelerator_count=self.accelerator_count)
@@ -43,10 +51,21 @@ class VertexTraining:
         }
         if self.service_account:
             job_spec["service_account"] = self.service_account
+        return job_spec
+
+    def tuner_custom_config(self, trials_working_dir: str) -> dict[str, Any]:
+        """Returns the custom_config entries TFX's Vertex Tuner reads to run trials as parallel jobs.
+
+        Args:
+            trials_working_dir: a gs:// folder the trials share (KerasTuner's distributed oracle state).
+        """
+        from tfx.v1.extensions import google_cloud_ai_platform as vertex
+
         return {
             vertex.ENABLE_VERTEX_KEY: True,
             vertex.VERTEX_REGION_KEY: self.region,
-            vertex.TRAINING_ARGS_KEY: {"project": self.project, "job_spec": job_spec},
+            vertex.experimental.TUNING_ARGS_KEY: {"project": self.project, "job_spec": self._job_spec()},
+            vertex.experimental.REMOTE_TRIALS_WORKING_DIR_KEY: trials_working_dir,
         }
 
 

@@ -49,6 +49,17 @@ class PipelineConfig:
     batch_size: int = 128
     learning_rate: float = 0.003
     hidden_units: tuple[int, ...] = (64, 32)
+    # Hyperparameter search (models/tuning.py) before training; its best values win over the three above.
+    tune: bool = False
+    tuner_trials: int = 10
+    # No new trial starts once the search has run this long (a running one finishes).
+    tuner_time_budget_s: int = 600
+    # Training steps of each trial: enough to rank candidates, far fewer than the final training.
+    tuner_trial_steps: int = 200
+    # On Vertex (vertex_training): trials run this many at a time, each a Vertex AI job.
+    tuner_parallel_trials: int = 1
+    # Eval rows (a seeded sample) the permutation feature importance is computed on.
+    importance_rows: int = 5000
     # Blessing: the candidate needs at least this eval binary accuracy ...
     min_binary_accuracy: float = 0.7
     # ... and may not fall below the baseline by more than this (absolute).
@@ -122,6 +133,9 @@ class PipelineConfig:
         _require(self.span is None or self.span >= 0, "span", self.span, "an integer >= 0")
         _require(bool(self.hidden_units), "hidden_units", self.hidden_units, "at least one layer size")
         _require(all(u > 0 for u in self.hidden_units), "hidden_units", self.hidden_units, "positive sizes")
+        for name in ("tuner_trials", "tuner_time_budget_s", "tuner_trial_steps", "tuner_parallel_trials"):
+            _require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        _require(self.importance_rows >= 10, "importance_rows", self.importance_rows, "an integer >= 10")
         _require(bool(self.pipeline_name.strip()), "pipeline_name", self.pipeline_name, "a non-empty name")
         _require(
             self.model_name.replace("_", "").replace("-", "").isalnum(),

@@ -15,13 +15,14 @@ from tfx.types import standard_artifacts
 from pipeline.accepted_spans import AcceptedSpanWindowStrategy, PreviousSpanStrategy
 from pipeline.atomic_pusher import AtomicFilesystemPusher
 from pipeline.cloud import VertexServing, VertexTraining
-from pipeline.components import DataGate, DriftCheck
+from pipeline.components import DataGate, DriftCheck, FeatureImportanceComponent
 from pipeline.eval_config import create_eval_config
 from pipeline.validation import ALL_ANOMALIES, GatePolicy
 from pipeline.vertex_pusher import VertexModelRegistryPusher
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
+TUNER_FN = "models.tuning.tuner_fn"
 SPAN_PATTERN = "span-{SPAN}/*.csv"
 
 # Stable component ids: ML Metadata, the CLI and the tests find nodes by them.
@@ -34,14 +35,17 @@ DRIFT_CHECK = "drift_check"
 DATA_GATE = "data_gate"
 SPAN_WINDOW = "span_window_resolver"
 TRANSFORM = "transform"
+TUNER = "tuner"
 TRAINER = "trainer"
+FEATURE_IMPORTANCE = "feature_importance"
 BASELINE_RESOLVER = "latest_blessed_model_resolver"
 EVALUATOR = "evaluator"
 PUSHER = "pusher"
 
 # The part of the pipeline that ingests and validates a single span.
 INGEST_COMPONENTS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_IMPORTER, EXAMPLE_VALIDATOR, DRIFT_CHECK, DATA_GATE)
-COMPONENTS = (*INGEST_COMPONENTS, TRANSFORM, TRAINER, EVALUATOR, PUSHER)
+# TUNER joins between TRANSFORM and TRAINER when tuning is on.
+COMPONENTS = (*INGEST_COMPONENTS, TRANSFORM, TRAINER, FEATURE_IMPORTANCE, EVALUATOR, PUSHER)
 RESOLVERS = (PREVIOUS_STATISTICS, SPAN_WINDOW, BASELINE_RESOLVER)
 
 # Pipeline parameters a Vertex run can override at submit time (see `runtime_parameters`).
@@ -61,6 +65,12 @@ def create_pipeline(
     train_steps: int = 2000,
     eval_steps: int = 200,
     hyperparameters: dict[str, Any] | None = None,
+    tune: bool = False,
+    tuner_trials: int = 10,
+    tuner_time_budget_s: int = 600,
+    tuner_trial_steps: int = 200,
+    tuner_parallel_trials: int = 1,
+    importance_rows: int = 5000,
     code_fingerprint: str = "",
     min_binary_accuracy: float = 0.7,
     max_accuracy_drop: float = 1e-10,
@@ -92,6 +102,12 @@ def create_pipeline(
         train_steps: Trainer steps.
         eval_steps: Trainer validation steps.
         hyperparameters: passed to run_fn through custom_config.
+        tune: add the Tuner, whose best hyperparameters win over `hyperparameters` in run_fn.
+        tuner_trials: the most trials the search runs.
+        tuner_time_budget_s: no trial starts after the search has run this long.
+        tuner_trial_steps: training steps of each trial.
+        tuner_parallel_trials: with vertex_training, trials run this many at a time as Vertex AI jobs.
+        importance_rows: eval rows (a seeded sample) the feature importance is computed on.
         code_fingerprint: digest of the model code; recorded so a code change re-runs
             Transform and Trainer instead of reusing the cache.
         min_binary_accuracy: the blessing's absolute threshold.
@@ -252,6 +268,33 @@ def create_pipeline(
     # A span stopped by the data gate must not reach feature engineering.
     transform.add_upstream_node(data_gate)
 
+    tuner: Any = None
+    if tune:
+        tuner_config: dict[str, Any] = {
+            **custom_config,
+            "hyperparameters": dict(hyperparameters or {}),
+            "tuner_trials": tuner_trials,
+            "tuner_time_budget_s": tuner_time_budget_s,
+        }
+        tuner_class: Any = tfx.components.Tuner
+        tune_args = None
+        if vertex_training is not None:
+            # Trials run as Vertex AI jobs, `tuner_parallel_trials` at a time, sharing one oracle.
+            tuner_class = tfx.extensions.google_cloud_ai_platform.Tuner
+            tuner_config.update(vertex_training.tuner_custom_config(f"{pipeline_root.rstrip('/')}/tuner-trials"))
+            tune_args = tfx.proto.TuneArgs(num_parallel_trials=tuner_parallel_trials)
+        # Searches the space in models/tuning.py with short trials; cached like any component.
+        tuner = tuner_class(
+            tuner_fn=TUNER_FN,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema_importer.outputs["schema"],
+            train_args=tfx.proto.TrainArgs(num_steps=tuner_trial_steps),
+            eval_args=tfx.proto.EvalArgs(num_steps=eval_steps),
+            tune_args=tune_args,
+            custom_config=tuner_config,
+        ).with_id(TUNER)
+
     trainer_class: Any = tfx.components.Trainer
     trainer_config: dict[str, Any] = {**custom_config, "hyperparameters": dict(hyperparameters or {})}
     if vertex_training is not None:
@@ -272,8 +315,18 @@ def create_pipeline(
             else tfx.proto.TrainArgs(num_steps=train_steps)
         ),
         eval_args=tfx.proto.EvalArgs(num_steps=eval_steps),
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner is not None else None,
         custom_config=trainer_config,
     ).with_id(TRAINER)
+
+    # Permutation importance in raw feature names on the eval split of this run's span, and the
+    # baseline row that per-prediction explanations ablate towards.
+    feature_importance = FeatureImportanceComponent(
+        model=trainer.outputs["model"],
+        examples=example_gen.outputs["examples"],
+        statistics=statistics_gen.outputs["statistics"],
+        max_rows=importance_rows,
+    ).with_id(FEATURE_IMPORTANCE)
 
     # The model serving now, if any: the baseline a candidate must not fall behind.
     baseline_resolver = tfx.dsl.Resolver(
@@ -315,7 +368,16 @@ def create_pipeline(
             ),
         ).with_id(PUSHER)
 
-    components += [*window_nodes, transform, trainer, baseline_resolver, evaluator, pusher]
+    components += [
+        *window_nodes,
+        transform,
+        *([tuner] if tuner is not None else []),
+        trainer,
+        feature_importance,
+        baseline_resolver,
+        evaluator,
+        pusher,
+    ]
     return _pipeline(
         pipeline_name, pipeline_root, components, enable_cache, metadata_connection_config, beam_pipeline_args
     )

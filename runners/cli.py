@@ -27,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runners.serve",
     "runners.skew",
     "runners.report",
+    "runners.explain",
+    "runners.model_card",
 )
 
 EXIT_CODES_HELP = """exit codes:
@@ -75,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="eval binary accuracy a model needs to be blessed (default: 0.7)",
     )
     run.add_argument(
+        "--tune",
+        action="store_true",
+        default=None,
+        help="search hyperparameters (models/tuning.py) before training; the best ones train the model",
+    )
+    run.add_argument(
         "--no-cache",
         dest="enable_cache",
         action="store_false",
@@ -100,6 +108,7 @@ FLAG_FIELDS = (
     "window_spans",
     "train_steps",
     "min_binary_accuracy",
+    "tune",
     "enable_cache",
     "verbose",
     "gcp_project",

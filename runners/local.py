@@ -131,6 +131,11 @@ def build(
         train_steps=config.train_steps,
         eval_steps=config.eval_steps,
         hyperparameters=config.hyperparameters,
+        tune=config.tune,
+        tuner_trials=config.tuner_trials,
+        tuner_time_budget_s=config.tuner_time_budget_s,
+        tuner_trial_steps=config.tuner_trial_steps,
+        importance_rows=config.importance_rows,
         code_fingerprint=fingerprint,
         min_binary_accuracy=config.min_binary_accuracy,
         max_accuracy_drop=config.max_accuracy_drop,
@@ -291,8 +296,25 @@ def _run_holding_lock(config: PipelineConfig, out: TextIO, log_file: Path | None
     run_id, _ = _run_one(build(config, plan.target, plan.window, schema_path, False, fingerprint), config, out)
     gates.print_gate_report(config, run_id, out)
     summary = summarize(md.connect(config.metadata_path), run_id)
+    if summary.pushed and summary.pushed_version is not None:
+        summary.model_card_path = _write_model_card(config, int(summary.pushed_version), out)
     out.write(f"Finished in {time.monotonic() - started:.1f}s\n")
     return summary
+
+
+def _write_model_card(config: PipelineConfig, version: int, out: TextIO) -> str | None:
+    """Writes the pushed version's model card; a failure is reported, never fails the finished run."""
+    import logging
+
+    from runners import model_card
+
+    try:
+        path, _ = model_card.generate(config, version)
+    except Exception as err:  # the model is pushed either way; `taxi-pipeline model-card` can retry
+        logging.getLogger(__name__).exception("writing the model card failed")
+        out.write(f"  model card not written ({type(err).__name__}: {err}); retry: taxi-pipeline model-card\n")
+        return None
+    return str(path)
 
 
 def clear_home(home: str | Path) -> None:

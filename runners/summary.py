@@ -12,6 +12,7 @@ from ml_metadata.metadata_store import metadata_store
 from pipeline import pipeline as taxi_pipeline
 from runners import metadata as md
 
+IMPORTANCES_SHOWN = 5
 HEADLINE_METRICS = ("binary_accuracy", "auc", "precision", "recall", "calibration", "example_count")
 
 
@@ -34,6 +35,14 @@ class RunSummary:
     pushed_path: str | None = None
     evaluation_uri: str | None = None
     report: str | None = None  # the run's HTML report, once written
+    # The Trainer's TensorBoard logs (its model_run output): `tensorboard --logdir <this>`.
+    tensorboard_dir: str | None = None
+    # The Tuner's best values when tuning ran (keras_tuner names), else None.
+    tuned_hyperparameters: dict[str, Any] | None = None
+    # The largest permutation importances: [{"feature", "importance", "std"}, ...].
+    feature_importance: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    feature_importance_metric: str | None = None
+    model_card_path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the summary as plain JSON-able values."""
@@ -151,6 +160,8 @@ def summarize(store: metadata_store.MetadataStore, run_id: str) -> RunSummary:
         else:
             summary.window_rows = total
 
+    _read_training_outputs(store, executions, summary)
+
     evaluator = executions.get(taxi_pipeline.EVALUATOR)
     if evaluator is not None:
         evaluation = md.outputs(store, evaluator, "evaluation")
@@ -175,6 +186,33 @@ def summarize(store: metadata_store.MetadataStore, run_id: str) -> RunSummary:
     return summary
 
 
+def _read_training_outputs(
+    store: metadata_store.MetadataStore, executions: dict[str, md.Execution], summary: RunSummary
+) -> None:
+    """Fills in the TensorBoard folder, the tuner's best values and the top feature importances."""
+    import json
+
+    trainer = executions.get(taxi_pipeline.TRAINER)
+    if trainer is not None:
+        model_run = md.outputs(store, trainer, "model_run")
+        if model_run:
+            summary.tensorboard_dir = model_run[0].uri
+    tuner = executions.get(taxi_pipeline.TUNER)
+    if tuner is not None:
+        for best in md.outputs(store, tuner, "best_hyperparameters"):
+            path = Path(best.uri) / "best_hyperparameters.txt"
+            if path.is_file():
+                summary.tuned_hyperparameters = json.loads(path.read_text()).get("values", {})
+    importance = executions.get(taxi_pipeline.FEATURE_IMPORTANCE)
+    if importance is not None:
+        for artifact in md.outputs(store, importance, "feature_importance"):
+            path = Path(artifact.uri) / "feature_importance.json"
+            if path.is_file():
+                document = json.loads(path.read_text())
+                summary.feature_importance = document["features"][:IMPORTANCES_SHOWN]
+                summary.feature_importance_metric = document["metric"]
+
+
 def format_summary(summary: RunSummary) -> str:
     """Renders the summary for the console."""
     lines = [f"Run {summary.run_id}"]
@@ -197,8 +235,21 @@ def format_summary(summary: RunSummary) -> str:
         else:
             lines.append("  blessed       : NO")
             lines.extend(f"                  - {reason}" for reason in summary.blessing_reasons)
+    if summary.tuned_hyperparameters is not None:
+        shown = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in sorted(summary.tuned_hyperparameters.items())
+        )
+        lines.append(f"  tuned         : {shown}")
+    if summary.feature_importance:
+        shown = ", ".join(f"{f['feature']} {f['importance']:+.3f}" for f in summary.feature_importance)
+        lines.append(f"  top features  : {shown} ({summary.feature_importance_metric} drop when shuffled)")
+    if summary.tensorboard_dir:
+        lines.append(f"  tensorboard   : tensorboard --logdir {summary.tensorboard_dir}")
     if summary.pushed:
         lines.append(f"  pushed        : version {summary.pushed_version} -> {summary.pushed_path}")
     elif summary.blessed is not None:
         lines.append("  pushed        : nothing (the model was not blessed)")
+    if summary.model_card_path:
+        lines.append(f"  model card    : {summary.model_card_path}")
     return "\n".join(lines)

@@ -67,6 +67,12 @@ def _add_vertex_flags(
     parser.add_argument("--image", help="pipeline image with an immutable tag (see Dockerfile)")
     parser.add_argument("--service-account", help="service account the pipeline runs as")
     parser.add_argument("--data-root", help="gs:// folder of span-<N>/ folders of CSV files")
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        default=None,
+        help="add the hyperparameter search; trials run as Vertex AI jobs, tuner_parallel_trials at a time",
+    )
 
 
 def beam_args(config: PipelineConfig) -> list[str]:
@@ -151,6 +157,12 @@ def build_pipeline(config: PipelineConfig) -> Any:
         train_steps=config.train_steps,
         eval_steps=config.eval_steps,
         hyperparameters=config.hyperparameters,
+        tune=config.tune,
+        tuner_trials=config.tuner_trials,
+        tuner_time_budget_s=config.tuner_time_budget_s,
+        tuner_trial_steps=config.tuner_trial_steps,
+        tuner_parallel_trials=config.tuner_parallel_trials,
+        importance_rows=config.importance_rows,
         code_fingerprint=code_fingerprint(),
         min_binary_accuracy=config.min_binary_accuracy,
         max_accuracy_drop=config.max_accuracy_drop,

@@ -1,6 +1,8 @@
-"""Custom TFX components of the taxi pipeline: the drift check and the data gate in front of Transform."""
+"""Custom TFX components of the taxi pipeline: the drift check and data gate in front of Transform, and
+the feature importance of every trained model."""
 
 from pipeline.components.data_gate import DataGate, DataGateError
 from pipeline.components.drift_check import DriftCheck, DriftReport
+from pipeline.components.feature_importance import FeatureImportance, FeatureImportanceComponent
 
-__all__ = ["DataGate", "DataGateError", "DriftCheck", "DriftReport"]
+__all__ = ["DataGate", "DataGateError", "DriftCheck", "DriftReport", "FeatureImportance", "FeatureImportanceComponent"]

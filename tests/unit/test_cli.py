@@ -92,3 +92,18 @@ def test_summary_explains_a_refused_blessing() -> None:
     assert "binary_accuracy=0.6100" in text
     assert "blessed       : NO" in text and "below the required 0.7000" in text
     assert "pushed        : nothing (the model was not blessed)" in text
+
+
+def test_run_tune_flag_switches_tuning_on_only_when_given() -> None:
+    from runners.cli import build_parser, config_from_args
+
+    assert config_from_args(build_parser().parse_args(["run", "--tune"])).tune is True
+    assert config_from_args(build_parser().parse_args(["run"])).tune is False
+
+
+def test_building_the_parser_loads_no_tensorflow() -> None:
+    # A run silences TensorFlow's start-up logs only after parsing; a subcommand module importing it
+    # at the top would print them on the console.
+    code = "import sys; from runners.cli import build_parser; build_parser(); print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "False"

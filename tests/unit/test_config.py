@@ -87,3 +87,16 @@ def test_bad_yaml_and_missing_file_are_reported(tmp_path: Path) -> None:
         load_config("local", _profiles(tmp_path, "local: [\n"), environ={})
     with pytest.raises(ConfigError, match="does not exist"):
         load_config("local", tmp_path / "missing.yaml", environ={})
+
+
+def test_tuning_is_off_by_default_and_switched_on_by_env_or_flag(tmp_path: Path) -> None:
+    assert load_config("local", environ={}).tune is False
+    env = {"TAXI_PIPELINE_TUNE": "true", "TAXI_PIPELINE_TUNER_TRIALS": "3", "TAXI_PIPELINE_TUNER_TIME_BUDGET_S": "90"}
+    config = load_config("local", environ=env)
+    assert (config.tune, config.tuner_trials, config.tuner_time_budget_s) == (True, 3, 90)
+    assert load_config("local", overrides={"tune": True}, environ={}).tune is True
+
+
+def test_tuner_trials_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match="'tuner_trials' is 0; expected an integer >= 1"):
+        load_config("local", overrides={"tuner_trials": 0}, environ={})

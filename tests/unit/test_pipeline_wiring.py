@@ -84,3 +84,27 @@ def test_span_pins_example_gen_to_one_span(tmp_path: Path) -> None:
     assert '"start_span_number": 5' in example_gen.exec_properties["range_config"]
     assert '"end_span_number": 5' in example_gen.exec_properties["range_config"]
     assert "span-{SPAN}/*.csv" in example_gen.exec_properties["input_config"]
+
+
+def test_feature_importance_reads_the_model_and_this_spans_raw_examples(nodes: dict) -> None:
+    importance = nodes[taxi_pipeline.FEATURE_IMPORTANCE]
+    assert importance.inputs["model"].producer_component_id == taxi_pipeline.TRAINER
+    assert importance.inputs["examples"].producer_component_id == taxi_pipeline.EXAMPLE_GEN
+    assert importance.inputs["statistics"].producer_component_id == taxi_pipeline.STATISTICS_GEN
+    assert importance.outputs["feature_importance"].type_name == "pipeline.FeatureImportance"
+
+
+def test_tuning_is_off_by_default_and_feeds_the_trainer_when_on(tmp_path: Path, nodes: dict) -> None:
+    assert taxi_pipeline.TUNER not in nodes
+    assert "hyperparameters" not in nodes[taxi_pipeline.TRAINER].inputs
+    tuned = {
+        c.id: c
+        for c in _build(tmp_path, tune=True, tuner_trials=4, tuner_time_budget_s=60, tuner_trial_steps=5).components
+    }
+    tuner = tuned[taxi_pipeline.TUNER]
+    assert tuner.exec_properties["tuner_fn"] == "models.tuning.tuner_fn"
+    assert tuner.inputs["examples"].producer_component_id == taxi_pipeline.TRANSFORM
+    assert '"num_steps": 5' in tuner.exec_properties["train_args"]
+    assert '"tuner_trials": 4' in tuner.exec_properties["custom_config"]
+    assert '"tuner_time_budget_s": 60' in tuner.exec_properties["custom_config"]
+    assert tuned[taxi_pipeline.TRAINER].inputs["hyperparameters"].producer_component_id == taxi_pipeline.TUNER

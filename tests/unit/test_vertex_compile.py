@@ -314,3 +314,25 @@ def test_cli_submit_dry_run_prints_the_request_without_credentials(
     assert request["pipeline_root"] == f"{HOME}/pipeline_root"
     assert request["parameters"] == {"data_root": DATA_ROOT, "train_args": "{}"}
     assert main(["submit", "--template", str(spec_file), "--param", "oops", "--dry-run", *CLI_FLAGS]) == 2
+
+
+def test_tuning_on_vertex_runs_parallel_trials_as_vertex_jobs(tmp_path: Path) -> None:
+    spec = _compile(tmp_path / "pipeline.json", tune=True, tuner_trials=6, tuner_parallel_trials=3)
+    assert (
+        _executor_class(spec, taxi_pipeline.TUNER) == "tfx.extensions.google_cloud_ai_platform.tuner.executor.Executor"
+    )
+    assert _constant(spec, taxi_pipeline.TUNER, "tuner_fn") == taxi_pipeline.TUNER_FN
+    assert json.loads(_constant(spec, taxi_pipeline.TUNER, "tune_args")) == {"num_parallel_trials": 3}
+    custom_config = json.loads(_constant(spec, taxi_pipeline.TUNER, "custom_config"))
+    assert custom_config["tuner_trials"] == 6
+    assert custom_config["ai_platform_enable_vertex"] is True
+    tuning = custom_config["ai_platform_tuning_args"]
+    assert tuning["project"] == PROJECT
+    assert tuning["job_spec"]["worker_pool_specs"][0]["container_spec"] == {"image_uri": IMAGE}
+    assert custom_config["remote_trials_working_dir"] == f"{HOME}/pipeline_root/tuner-trials"
+    # The Trainer trains on the search's best values.
+    hyperparameters = _tasks(spec)[taxi_pipeline.TRAINER]["inputs"]["artifacts"]["hyperparameters"]
+    assert hyperparameters["taskOutputArtifact"] == {
+        "producerTask": taxi_pipeline.TUNER,
+        "outputArtifactKey": "best_hyperparameters",
+    }

@@ -1,0 +1,463 @@
+"""Model cards of pushed models (Markdown and self-contained HTML), built from ML Metadata and TFMA's output.
+
+Model Card Toolkit is not used: it pins protobuf and TFX versions that conflict with this project's
+locked set. `gather` collects the facts, `render_markdown` and `render_html` are pure functions of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import html
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline import explanations
+from pipeline.config import PipelineConfig
+from runners import metadata as md
+from runners.errors import EXIT_OK
+
+CARD_DIR = "model-cards"
+# Slices with fewer eval rows than this get a caution: their metrics move a lot with a few trips.
+SMALL_SLICE_ROWS = 50
+IMPORTANCES_SHOWN = 10
+
+INTENDED_USE = (
+    "Predicts whether a Chicago taxi trip ends with a tip above 20% of the fare (big_tipper), from what is known "
+    "when the trip ends except the tip itself. Meant for analysing tipping and for ranking trips, e.g. to study "
+    "which trips drivers can expect a good tip on. Not meant for decisions about individual drivers or riders, "
+    "nor for other cities or periods far from the training spans without re-evaluation."
+)
+STANDING_LIMITATIONS = (
+    "Tips paid in cash are not recorded in the source data, so cash trips are labelled as no big tip: the model "
+    "learns payment_type as a near-certain signal, which reflects the recording, not rider behaviour.",
+    "Metrics come from the eval split of the training window's spans; newer data may differ (see the drift check).",
+)
+
+
+def metric_name(class_name: str) -> str:
+    """TFMA's metric name for a MetricConfig class name, e.g. BinaryAccuracy -> binary_accuracy."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
+
+
+def _get(proto_json: Mapping[str, Any], snake: str) -> Any:
+    """Reads a field of proto JSON under its proto name (how TFX stores it) or its camelCase JSON name."""
+    camel = re.sub(r"_([a-z])", lambda m: m.group(1).upper(), snake)
+    return proto_json.get(snake, proto_json.get(camel))
+
+
+def thresholds_of(eval_config: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Lists the blessing thresholds of an Evaluator's eval_config (as ML Metadata stores it, JSON).
+
+    Returns:
+        [{"metric", "slice", "kind": "value" | "change", "bound", "text"}], e.g. binary_accuracy >= 0.7.
+    """
+    found: list[dict[str, Any]] = []
+    for spec in _get(eval_config or {}, "metrics_specs") or []:
+        for metric in spec.get("metrics", []):
+            name = metric_name(_get(metric, "class_name") or "")
+            entries = [(["overall"], metric["threshold"])] if "threshold" in metric else []
+            for per_slice in _get(metric, "per_slice_thresholds") or []:
+                slices = [_slice_text(s) for s in _get(per_slice, "slicing_specs") or [{}]]
+                entries.append((slices, per_slice.get("threshold", {})))
+            for slices, threshold in entries:
+                value = _get(_get(threshold, "value_threshold") or {}, "lower_bound")
+                change = (_get(threshold, "change_threshold") or {}).get("absolute")
+                for where in slices:
+                    if value is not None:
+                        bound = float(value)
+                        found.append(
+                            {"metric": name, "slice": where, "kind": "value", "bound": bound, "text": f">= {bound:g}"}
+                        )
+                    if change is not None:
+                        bound = float(change)
+                        found.append(
+                            {
+                                "metric": name,
+                                "slice": where,
+                                "kind": "change",
+                                "bound": bound,
+                                "text": f"change vs baseline >= {bound:+.3g}",
+                            }
+                        )
+    return found
+
+
+def _slice_text(spec: Mapping[str, Any]) -> str:
+    keys = _get(spec, "feature_keys") or []
+    return "overall" if not keys else "by " + ", ".join(keys)
+
+
+def limitations(slices: Mapping[str, Mapping[str, float]], thresholds: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Known limitations: slices below a value threshold (gated or not), slices too small to judge, standing notes."""
+    notes: list[str] = []
+    value_bounds = {t["metric"]: t["bound"] for t in thresholds if t["kind"] == "value"}
+    for name, metrics in sorted(slices.items()):
+        if name == "overall":
+            continue
+        for metric, bound in sorted(value_bounds.items()):
+            if metric in metrics and metrics[metric] < bound:
+                notes.append(f"Slice {name}: {metric} = {metrics[metric]:.4f}, below the threshold {bound:g}.")
+        rows = metrics.get("example_count")
+        if rows is not None and rows < SMALL_SLICE_ROWS:
+            notes.append(f"Slice {name}: only {int(rows)} eval rows; its metrics are uncertain.")
+    return notes + list(STANDING_LIMITATIONS)
+
+
+def _read_rows(statistics_uri: str) -> dict[str, int]:
+    from runners.summary import _split_rows
+
+    return _split_rows(statistics_uri)
+
+
+def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dict[str, Any]:
+    """Collects a pushed model's card facts from ML Metadata, the TFMA output and the feature importance.
+
+    Args:
+        store: the home's ML Metadata store.
+        push: the runners.lineage.Push of the version.
+        pushes: every published version (to name the baseline's version).
+        model_name: the served model's name.
+
+    Returns:
+        The card as plain JSON-able values (see render_markdown).
+    """
+    # Imported here: the CLI imports this module before a run silences TensorFlow's start-up logs.
+    from pipeline import pipeline as taxi_pipeline
+    from runners import lineage as ln
+    from runners.explain import feature_importance_of
+    from runners.summary import read_evaluation
+
+    model = store.get_artifacts_by_id([push.model_id])[0]
+    trainer = md.producer(store, model)
+    lineage: dict[str, Any] = {
+        "run_id": push.run_id,
+        "model_artifact_id": model.id,
+        "model_uri": model.uri,
+        "pushed_model_artifact_id": push.pushed_model_id,
+        "pusher_execution_id": push.execution_id,
+    }
+    hyperparameters: dict[str, Any] = {}
+    tuned = False
+    if trainer is not None:
+        lineage["trainer_execution_id"] = trainer.id
+        custom_config = md.json_prop(trainer, "custom_config") or {}
+        lineage["code_fingerprint"] = custom_config.get("code_fingerprint", "")
+        hyperparameters = dict(custom_config.get("hyperparameters", {}))
+        tuned = bool(md.inputs(store, trainer, "hyperparameters"))
+        for run_artifact in md.outputs(store, trainer, "model_run"):
+            # Models trained before the file was written keep custom_config's values.
+            with contextlib.suppress(Exception):
+                hyperparameters = explanations.read_json(run_artifact.uri, "hyperparameters.json")
+        lineage["transform_graph_artifact_id"] = next(
+            (a.id for a in md.inputs(store, trainer, "transform_graph")), None
+        )
+
+    window = ln.window_of_model(store, model)
+    lineage["training_examples_artifact_ids"] = [a.id for a in window]
+    spans = []
+    for examples in window:
+        statistics = md.statistics_of(store, examples, taxi_pipeline.STATISTICS_GEN)
+        rows = _read_rows(statistics.uri) if statistics is not None else {}
+        spans.append({"span": md.prop(examples, "span"), "rows": rows, "total": sum(rows.values())})
+    spans.sort(key=lambda s: (s["span"] is None, s["span"]))
+
+    overall: dict[str, float] = {}
+    slices: dict[str, dict[str, float]] = {}
+    thresholds: list[dict[str, Any]] = []
+    baseline: dict[str, Any] | None = None
+    if push.evaluation_uri:
+        overall, slices = read_evaluation(push.evaluation_uri)
+    blessing = store.get_artifacts_by_id([push.blessing_id])[0] if push.blessing_id else None
+    evaluator = md.producer(store, blessing) if blessing is not None else None
+    if evaluator is not None:
+        lineage["evaluator_execution_id"] = evaluator.id
+        lineage["evaluation_uri"] = push.evaluation_uri
+        thresholds = thresholds_of(md.json_prop(evaluator, "eval_config"))
+        baseline_models = md.inputs(store, evaluator, "baseline_model")
+        if baseline_models:
+            base = baseline_models[0]
+            versions = sorted(p.version for p in pushes if p.model_id == base.id and p.kind == "push")
+            base_push = next((p for p in pushes if p.model_id == base.id and p.evaluation_uri), None)
+            base_metrics = read_evaluation(base_push.evaluation_uri)[0] if base_push is not None else {}
+            baseline = {"model_artifact_id": base.id, "versions": versions, "metrics": base_metrics}
+
+    importance: dict[str, Any] | None = None
+    features: list[dict[str, Any]] = []
+    found = feature_importance_of(store, model.id)
+    if found is not None:
+        lineage["feature_importance_artifact_id"] = found.id
+        try:
+            document = explanations.read_json(found.uri, explanations.IMPORTANCE_FILE)
+            typical = explanations.read_json(found.uri, explanations.BASELINE_FILE)
+        except Exception:  # a removed artifact folder: the card says importance is unknown
+            document, typical = None, {}
+        if document is not None:
+            importance = {**document, "features": document["features"][:IMPORTANCES_SHOWN]}
+            by_feature = {f["feature"]: f["importance"] for f in document["features"]}
+            features = [
+                {"name": name, "typical_value": value, "importance": by_feature.get(name)}
+                for name, value in sorted(typical.items())
+            ]
+
+    return {
+        "model_name": model_name,
+        "version": push.version,
+        "pushed_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(push.pushed_at)),
+        "intended_use": INTENDED_USE,
+        "label": "big_tipper: tips > 20% of the fare",
+        "training": {"spans": spans, "total_rows": sum(s["total"] for s in spans)},
+        "features": features,
+        "hyperparameters": hyperparameters,
+        "tuned": tuned,
+        "metrics": {"overall": overall, "slices": {k: v for k, v in slices.items() if k != "overall"}},
+        "thresholds": thresholds,
+        "blessed": push.blessing_id is not None,
+        "baseline": baseline,
+        "importance": importance,
+        "limitations": limitations(slices, thresholds),
+        "lineage": lineage,
+    }
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        # Counts (example_count) arrive as floats; real-valued metrics keep four decimals, 1.0 included.
+        return f"{int(value):,}" if value.is_integer() and abs(value) > 1 else f"{value:.4f}"
+    return str(value)
+
+
+def _metric_columns(card: Mapping[str, Any]) -> list[str]:
+    names: set[str] = set(card["metrics"]["overall"])
+    for metrics in card["metrics"]["slices"].values():
+        names |= set(metrics)
+    preferred = ["example_count", "binary_accuracy", "auc", "precision", "recall", "calibration"]
+    return [n for n in preferred if n in names] + sorted(names - set(preferred))
+
+
+def _sections(card: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]] | None]]:
+    """The card as (title, paragraphs, table rows with a header row first or None), shared by both renderers."""
+    sections: list[tuple[str, list[str], list[list[str]] | None]] = []
+    sections.append(("Intended use", [card["intended_use"], f"Label: {card['label']}."], None))
+    training = card["training"]
+    sections.append(
+        (
+            "Training data",
+            [f"{_number(training['total_rows'])} rows over {len(training['spans'])} span(s)."],
+            [["span", "rows", "by split"]]
+            + [
+                [str(s["span"]), _number(s["total"]), ", ".join(f"{k} {_number(v)}" for k, v in s["rows"].items())]
+                for s in training["spans"]
+            ],
+        )
+    )
+    hp = card["hyperparameters"]
+    sections.append(
+        (
+            "Hyperparameters",
+            ["Chosen by the hyperparameter search (Tuner)." if card["tuned"] else "As configured (no tuning)."],
+            [["name", "value"]] + [[k, json.dumps(v)] for k, v in sorted(hp.items())],
+        )
+    )
+    columns = _metric_columns(card)
+    rows = [["slice", *columns], ["overall", *[_number(card["metrics"]["overall"].get(c)) for c in columns]]]
+    rows += [[name, *[_number(m.get(c)) for c in columns]] for name, m in sorted(card["metrics"]["slices"].items())]
+    sections.append(("Evaluation metrics", ["TFMA on the eval split of the training window."], rows))
+    sections.append(
+        (
+            "Thresholds",
+            ["The blessing required:" if card["thresholds"] else "No thresholds recorded."],
+            [["metric", "slice", "requirement"]] + [[t["metric"], t["slice"], t["text"]] for t in card["thresholds"]]
+            if card["thresholds"]
+            else None,
+        )
+    )
+    baseline = card["baseline"]
+    if baseline is None:
+        sections.append(("Baseline", ["None: the first blessed model, judged on the absolute thresholds alone."], None))
+    else:
+        versions = ", ".join(map(str, baseline["versions"])) or "not a pushed version"
+        metrics = baseline["metrics"]
+        sections.append(
+            (
+                "Baseline",
+                [f"The model serving before (version {versions}, model artifact {baseline['model_artifact_id']})."],
+                [["metric", "this model", "baseline"]]
+                + [[c, _number(card["metrics"]["overall"].get(c)), _number(metrics.get(c))] for c in columns],
+            )
+        )
+    importance = card["importance"]
+    if importance is None:
+        sections.append(("Feature importance", ["Not recorded for this model."], None))
+    else:
+        sections.append(
+            (
+                "Feature importance",
+                [
+                    f"Permutation importance: {importance['metric']} drop when a feature's values are shuffled, on "
+                    f"{_number(importance['rows'])} eval rows, {importance['repeats']} repeats "
+                    f"(unshuffled {importance['metric']} {importance['baseline_score']:.4f})."
+                    + (
+                        " This AUC is exact (rank-based); TFMA's, over 10,000 thresholds, can read lower when many "
+                        "predictions sit near 0 or 1."
+                        if importance["metric"] == "auc"
+                        else ""
+                    )
+                ],
+                [["feature", "importance", "std"]]
+                + [[f["feature"], f"{f['importance']:.4f}", f"{f['std']:.4f}"] for f in importance["features"]],
+            )
+        )
+    if card["features"]:
+        sections.append(
+            (
+                "Features",
+                ["Raw inputs as a client sends them, with the typical value explanations compare against."],
+                [["feature", "typical value"]] + [[f["name"], str(f["typical_value"])] for f in card["features"]],
+            )
+        )
+    sections.append(("Known limitations", card["limitations"], None))
+    sections.append(
+        (
+            "Lineage",
+            ["Identifiers in this home's ML Metadata."],
+            [["id", "value"]]
+            + [[k, json.dumps(v) if isinstance(v, list) else str(v)] for k, v in card["lineage"].items()],
+        )
+    )
+    return sections
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(card: Mapping[str, Any]) -> str:
+    """Renders the card as Markdown."""
+    lines = [f"# Model card: {card['model_name']} version {card['version']}", "", f"Pushed {card['pushed_at']}.", ""]
+    for title, paragraphs, table in _sections(card):
+        lines += [f"## {title}", ""]
+        if title == "Known limitations":
+            lines += [f"- {_md_cell(p)}" for p in paragraphs]
+        else:
+            lines += [_md_cell(p) for p in paragraphs]
+        lines.append("")
+        if table:
+            lines.append("| " + " | ".join(_md_cell(c) for c in table[0]) + " |")
+            lines.append("|" + "---|" * len(table[0]))
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table[1:]]
+            lines.append("")
+    return "\n".join(lines)
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
+    "h1{font-size:1.6rem}h2{font-size:1.2rem;border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:2rem}"
+    "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}"
+    "th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}"
+)
+
+
+def render_html(card: Mapping[str, Any]) -> str:
+    """Renders the card as one self-contained HTML page (inline CSS, no external resources, values escaped)."""
+    e = html.escape
+    title = f"Model card: {card['model_name']} version {card['version']}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{e(title)}</h1><p>Pushed {e(card['pushed_at'])}.</p>",
+    ]
+    for heading, paragraphs, table in _sections(card):
+        parts.append(f"<h2>{e(heading)}</h2>")
+        if heading == "Known limitations":
+            parts.append("<ul>" + "".join(f"<li>{e(p)}</li>" for p in paragraphs) + "</ul>")
+        else:
+            parts += [f"<p>{e(p)}</p>" for p in paragraphs]
+        if table:
+            parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in table[0]) + "</tr>")
+            for row in table[1:]:
+                cells = "".join(
+                    f'<td class="num">{e(c)}</td>' if re.fullmatch(r"[-+]?[\d,.]+", c) else f"<td>{e(c)}</td>"
+                    for c in row
+                )
+                parts.append(f"<tr>{cells}</tr>")
+            parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_card(card: Mapping[str, Any], home: str | Path) -> Path:
+    """Writes model_card.md, model_card.html and model_card.json under <home>/model-cards/<version>/.
+
+    Returns:
+        The HTML file's path.
+    """
+    folder = Path(home) / CARD_DIR / str(card["version"])
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (
+        ("model_card.md", render_markdown(card)),
+        ("model_card.html", render_html(card)),
+        ("model_card.json", json.dumps(card, indent=2, default=str)),
+    ):
+        tmp = folder / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(folder / name)
+    return folder / "model_card.html"
+
+
+def generate(config: PipelineConfig, version: int | None = None) -> tuple[Path, dict[str, Any]]:
+    """Builds and writes the card of one published version (default: the one serving).
+
+    Raises:
+        RunError (exit 2): no such version, or no ML Metadata in the home (see runners.ops).
+    """
+    import os
+
+    from runners import lineage as ln
+    from runners import ops
+
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    store = ops.open_store(config)
+    pushes = ln.find_pushes(store, config.pipeline_name)
+    push = ops.resolve_version(pushes, config.serving_dir, version)
+    original = ln.original(push, pushes)
+    card = gather(store, original, pushes, config.model_name)
+    # A rollback republishes an earlier model under a new version: the card is that model's, filed under both.
+    card["version"] = push.version
+    if push.kind == "rollback":
+        card["lineage"]["rollback_of_version"] = original.version
+    return write_card(card, config.home), card
+
+
+def register(commands: Any, add_config_flags: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Adds the `model-card` subcommand."""
+    parser = commands.add_parser(
+        "model-card",
+        help="write the model card (HTML and Markdown) of a published version",
+        description="Write the model card of a published version (default: the serving one) under "
+        "<home>/model-cards/<version>/, from ML Metadata and the TFMA evaluation.",
+    )
+    add_config_flags(parser)
+    parser.add_argument("--version", type=int, metavar="V", help="a published version (see `taxi-pipeline models`)")
+    parser.add_argument("--json", action="store_true", help="print the card's facts as JSON on stdout")
+    parser.set_defaults(handler=_cmd_model_card)
+
+
+def _cmd_model_card(args: argparse.Namespace, config: PipelineConfig) -> int:
+    path, card = generate(config, args.version)
+    if args.json:
+        print(json.dumps({"path": str(path), "card": card}, indent=2, default=str))
+    else:
+        sys.stdout.write(f"model card of version {card['version']}: {path} (and {path.with_suffix('.md').name})\n")
+    return EXIT_OK
