@@ -146,6 +146,19 @@ def _cmd_run(args: argparse.Namespace, config: PipelineConfig) -> int:
     # Locked before TensorFlow is imported, so a second run on this home is refused in a second, and
     # before the log file is opened, so the refused run writes nothing into the home.
     with home_lock.hold(config.home) as home:
+        from runners import fastpath
+
+        # Decided before TensorFlow and TFX are imported: that import alone costs more than a whole
+        # unchanged run needs.
+        inputs = fastpath.fingerprint(config)
+        unchanged = fastpath.unchanged_since_last_run(config, inputs)
+        if unchanged is not None:
+            out.write(fastpath.describe(unchanged, config))
+            if args.json:
+                print(json.dumps(unchanged.summary, indent=2, default=str))
+            return EXIT_OK
+        # A run that stops must not leave the manifest of an earlier one claiming to be current.
+        fastpath.forget(config)
         log_file = Path(config.logs_dir).resolve() / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -162,8 +175,13 @@ def _cmd_run(args: argparse.Namespace, config: PipelineConfig) -> int:
                 if err.exit_code == EXIT_GATE:  # the report shows what stopped the span
                     _write_run_report(config, None, console, log_file)
                 raise
-            console.write(format_summary(summary) + "\n")
+            text = format_summary(summary)
+            console.write(text + "\n")
             summary.report = _write_run_report(config, summary.run_id, console, log_file)
+        try:
+            fastpath.record(config, inputs, summary.to_dict(), text)
+        except OSError:  # the run itself succeeded; without a manifest the next run just takes the full path
+            fastpath.forget(config)
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2, default=str))
     return EXIT_OK

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import re
 import shutil
 import sys
@@ -86,6 +87,41 @@ def plan_spans(available: list[int], ingested: set[int], requested: int | None, 
     return SpanPlan(target=target, window=window, backfill=backfill)
 
 
+# Input size from which Beam's DirectRunner runs in one worker process per core instead of in this
+# process. Below it, starting workers and shipping every stage to them costs more than the work
+# (see BENCHMARKS.md, "Data plane at scale").
+MULTI_PROCESSING_BYTES = 64 * 1024 * 1024
+_DIRECT_RUNNER_OPTIONS = ("--direct_running_mode", "--direct_num_workers", "--runner")
+
+
+def beam_args_for(configured: tuple[str, ...], input_bytes: int, cpus: int | None) -> tuple[str, ...]:
+    """The Beam options of a local run: the configured ones, plus a DirectRunner mode chosen by input size.
+
+    Args:
+        configured: the config's beam_args; naming a running mode, a worker count or a runner
+            turns the automatic choice off.
+        input_bytes: size of the CSV files the run reads (the spans it ingests and trains on).
+        cpus: cores of this machine (os.cpu_count()); None counts as one.
+
+    Returns:
+        in_memory with one worker below MULTI_PROCESSING_BYTES, multi_processing with one worker
+        per core from there on.
+    """
+    if any(arg.split("=", 1)[0] in _DIRECT_RUNNER_OPTIONS for arg in configured):
+        return configured
+    workers = max(1, cpus or 1)
+    if input_bytes < MULTI_PROCESSING_BYTES or workers == 1:
+        chosen = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+    else:
+        chosen = ("--direct_running_mode=multi_processing", f"--direct_num_workers={workers}")
+    return (*chosen, *configured)
+
+
+def span_bytes(folders: list[Path]) -> int:
+    """Total size of the files in the given span folders."""
+    return sum(p.stat().st_size for folder in folders for p in folder.rglob("*") if p.is_file())
+
+
 def code_fingerprint(root: Path = PROJECT_ROOT) -> str:
     """Digest of the model code, so editing it re-runs Transform and Trainer instead of hitting the cache."""
     digest = hashlib.sha256()
@@ -115,9 +151,15 @@ def snapshot_schema(schema_path: str, home: Path) -> str:
 
 
 def build(
-    config: PipelineConfig, span: int, window: tuple[int, ...], schema_path: str, ingest_only: bool, fingerprint: str
+    config: PipelineConfig,
+    span: int,
+    window: tuple[int, ...],
+    schema_path: str,
+    ingest_only: bool,
+    fingerprint: str,
+    beam_args: tuple[str, ...] | None = None,
 ) -> Any:
-    """Builds the pipeline object for one LocalDagRunner invocation."""
+    """Builds the pipeline object for one LocalDagRunner invocation (beam_args default: the config's)."""
     from tfx import v1 as tfx
 
     return taxi_pipeline.create_pipeline(
@@ -147,7 +189,7 @@ def build(
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(Path(config.metadata_path).resolve())
         ),
-        beam_pipeline_args=config.beam_args,
+        beam_pipeline_args=config.beam_args if beam_args is None else beam_args,
     )
 
 
@@ -281,19 +323,24 @@ def _run_holding_lock(config: PipelineConfig, out: TextIO, log_file: Path | None
     # Unreadable files fail here in a second, with the file and line, rather than deep inside Beam.
     preflight.require_readable([(s, spans[s]) for s in (*plan.backfill, plan.target)], schema, config.schema_path)
     fingerprint = code_fingerprint()
+    input_bytes = span_bytes([spans[s] for s in plan.window])
+    beam_args = beam_args_for(config.beam_args, input_bytes, os.cpu_count())
     out.write(
         f"taxi-pipeline: home {home}\n"
         f"  data root {Path(config.data_root).resolve()} (spans {', '.join(map(str, spans))}); "
         f"ingesting span {plan.target}, training window {', '.join(map(str, plan.window))}\n"
+        f"  Beam: {' '.join(beam_args) or 'defaults'} ({input_bytes / 1e6:.1f} MB of input)\n"
         + (f"  full log: {log_file}\n" if log_file else "")
     )
     started = time.monotonic()
     for span in plan.backfill:
         out.write(f"Ingesting and validating earlier span {span} (not yet accepted by this home)\n")
-        backfill_run, _ = _run_one(build(config, span, (span,), schema_path, True, fingerprint), config, out)
+        backfill = build(config, span, (span,), schema_path, True, fingerprint, beam_args)
+        backfill_run, _ = _run_one(backfill, config, out)
         gates.print_gate_report(config, backfill_run, out)
     out.write(f"Running the pipeline on span {plan.target}\n")
-    run_id, _ = _run_one(build(config, plan.target, plan.window, schema_path, False, fingerprint), config, out)
+    main_run = build(config, plan.target, plan.window, schema_path, False, fingerprint, beam_args)
+    run_id, _ = _run_one(main_run, config, out)
     gates.print_gate_report(config, run_id, out)
     summary = summarize(md.connect(config.metadata_path), run_id)
     if summary.pushed and summary.pushed_version is not None:

@@ -1,4 +1,4 @@
-"""The real pipeline, run three times the way a user would: first span, unchanged rerun, new span.
+"""The real pipeline, run the way a user would: first span, unchanged reruns, new span.
 
 Assertions read ML Metadata and the serving dir, not just the exit code.
 """
@@ -15,6 +15,7 @@ import pytest
 
 from pipeline import pipeline as taxi_pipeline
 from runners import metadata as md
+from runners.fastpath import MANIFEST_NAME
 from tests.e2e.conftest import SMALL_DATA, CliResult, make_data_root, run_pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -37,6 +38,7 @@ class Runs:
     data_root: Path
     first: CliResult
     second: CliResult | None = None
+    unchanged: CliResult | None = None
     third: CliResult | None = None
 
     def store(self):
@@ -54,16 +56,30 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
 @pytest.fixture(scope="module")
 def rerun(runs: Runs) -> Runs:
     if runs.second is None:
+        # Without the first run's manifest the rerun takes the full path, through LocalDagRunner's cache.
+        fastpath_manifest(runs.home).unlink()
         runs.second = run_pipeline(runs.home, runs.data_root, "--json")
     return runs
 
 
 @pytest.fixture(scope="module")
-def new_span(rerun: Runs) -> Runs:
+def unchanged(rerun: Runs) -> Runs:
+    if rerun.unchanged is None:
+        rerun.unchanged = run_pipeline(rerun.home, rerun.data_root, "--json")
+    return rerun
+
+
+@pytest.fixture(scope="module")
+def new_span(unchanged: Runs) -> Runs:
+    rerun = unchanged
     if rerun.third is None:
         shutil.copytree(SMALL_DATA / "span-2", rerun.data_root / "span-2")
         rerun.third = run_pipeline(rerun.home, rerun.data_root, "--json")
     return rerun
+
+
+def fastpath_manifest(home: Path) -> Path:
+    return home / MANIFEST_NAME
 
 
 def _summary(result: CliResult) -> dict:
@@ -126,8 +142,21 @@ def test_unchanged_rerun_executes_nothing_upstream_of_the_evaluator(rerun: Runs)
     assert "cached" in rerun.second.stderr
 
 
+def test_unchanged_rerun_after_a_recorded_run_repeats_its_summary_without_running(unchanged: Runs) -> None:
+    store = unchanged.store()
+    run_ids = md.run_ids(store, "taxi")
+    assert unchanged.second is not None and unchanged.unchanged is not None
+    # No LocalDagRunner run: ML Metadata holds the first run and the cached rerun only.
+    assert len(run_ids) == 2 and run_ids[-1] == _summary(unchanged.second)["run_id"]
+    assert _summary(unchanged.unchanged) == _summary(unchanged.second)
+    assert f"Nothing changed since run {run_ids[-1]}" in unchanged.unchanged.stderr
+    assert "▶" not in unchanged.unchanged.stderr
+
+
 def test_new_span_is_ingested_alone_and_trained_with_the_window(new_span: Runs) -> None:
     store = new_span.store()
+    # A new span file is a change: the run went through the pipeline.
+    assert new_span.third is not None and "Nothing changed" not in new_span.third.stderr
     executions = _last_run(store)
     # ExampleGen ran once more, for span 2 only; span 1 was not read again.
     example_gens = md.node_executions(store, "taxi", taxi_pipeline.EXAMPLE_GEN)

@@ -21,7 +21,8 @@ def test_local_profile_loads_with_defaults() -> None:
     assert config.home == "outputs"
     assert Path(config.data_root).name == "taxi"
     assert Path(config.schema_path).is_file()
-    assert any(arg.startswith("--direct_running_mode") for arg in config.beam_args)
+    # The local runner chooses the DirectRunner mode by input size (runners.local.beam_args_for).
+    assert not any(arg.startswith("--direct_running_mode") for arg in config.beam_args)
 
 
 def test_precedence_is_profile_then_env_then_flags(tmp_path: Path) -> None:

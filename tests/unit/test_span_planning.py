@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.span_window import SpanWindowStrategy, select_window
 from runners.errors import EXIT_INPUT, EXIT_USAGE, RunError
-from runners.local import discover_spans, plan_spans
+from runners.local import MULTI_PROCESSING_BYTES, beam_args_for, discover_spans, plan_spans
 
 
 def test_discover_spans_reads_numbered_folders(tmp_path: Path) -> None:
@@ -91,3 +91,17 @@ def test_strategy_returns_none_when_a_window_is_empty() -> None:
     assert resolved is not None and [a.id for a in resolved["examples"]] == [1]
     with pytest.raises(ValueError):
         SpanWindowStrategy(num_spans=0)
+
+
+def test_small_input_runs_beam_in_process_and_large_input_on_every_core() -> None:
+    small = beam_args_for((), input_bytes=2_000_000, cpus=8)
+    assert small == ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+    large = beam_args_for(("--foo=1",), input_bytes=MULTI_PROCESSING_BYTES, cpus=8)
+    assert large == ("--direct_running_mode=multi_processing", "--direct_num_workers=8", "--foo=1")
+    # One core has nothing to spread the work over.
+    assert beam_args_for((), input_bytes=10 * MULTI_PROCESSING_BYTES, cpus=1)[0] == "--direct_running_mode=in_memory"
+
+
+def test_configured_direct_runner_options_turn_the_automatic_choice_off() -> None:
+    for configured in (("--direct_num_workers=3",), ("--direct_running_mode=multi_threading",), ("--runner=X",)):
+        assert beam_args_for(configured, input_bytes=10 * MULTI_PROCESSING_BYTES, cpus=8) == configured
