@@ -19,8 +19,8 @@ from pipeline.config import PipelineConfig
 from runners import metadata as md
 from runners.errors import EXIT_OK, EXIT_USAGE, RunError
 
-# The CLI imports this module to build its parser, before the run silences TensorFlow's start-up logs;
-# pipeline.pipeline pulls in TFX and TensorFlow, so it is imported where it is used.
+# The CLI imports this module to build its parser, before the run silences TensorFlow's start-up logs,
+# and the model server calls it: neither imports pipeline.pipeline (TFX) for a node id, see runners.lineage.
 
 TOP_DEFAULT = 5
 
@@ -67,17 +67,34 @@ def explain_instances(
 
 def feature_importance_of(store: Any, model_id: int) -> md.Artifact | None:
     """Returns the FeatureImportance artifact computed for a Model artifact, if any."""
-    from pipeline import pipeline as taxi_pipeline
+    from runners import lineage as ln
 
     models = store.get_artifacts_by_id([model_id])
     if not models:
         return None
     for execution in reversed(md.consumers(store, models[0])):
-        if md.node_id_of(store, execution) == taxi_pipeline.FEATURE_IMPORTANCE:
+        if md.node_id_of(store, execution) == ln.FEATURE_IMPORTANCE:
             found = md.outputs(store, execution, "feature_importance")
             if found:
                 return found[0]
     return None
+
+
+def read_feature_importance(uri: str) -> dict[str, Any] | None:
+    """Reads a FeatureImportance artifact's feature_importance.json.
+
+    Args:
+        uri: the artifact's folder.
+
+    Returns:
+        {"metric", "baseline_score", "rows", "repeats", "features": [{"feature", "importance", "std"}, ...]},
+        features largest first; None when the folder holds no such file (e.g. it was removed).
+    """
+    path = Path(uri) / explanations.IMPORTANCE_FILE
+    if not path.is_file():
+        return None
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
 
 
 def baseline_for_model(store: Any, model_id: int) -> dict[str, Any] | None:
@@ -148,10 +165,8 @@ def _cmd_explain(args: argparse.Namespace, config: PipelineConfig) -> int:
     push = ops.resolve_version(ln.find_pushes(store, config.pipeline_name), config.serving_dir, args.version)
     baseline = baseline_for_model(store, push.model_id)
     if baseline is None:
-        from pipeline import pipeline as taxi_pipeline
-
         raise RunError(
-            f"version {push.version} has no recorded baseline row (its run had no {taxi_pipeline.FEATURE_IMPORTANCE} "
+            f"version {push.version} has no recorded baseline row (its run had no {ln.FEATURE_IMPORTANCE} "
             "step, or the artifact folder was removed); run the pipeline to train and push a new version",
             EXIT_USAGE,
         )

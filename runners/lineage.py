@@ -19,6 +19,7 @@ from runners import metadata as md
 EXAMPLE_GEN = "example_gen"
 STATISTICS_GEN = "statistics_gen"
 TRANSFORM = "transform"
+FEATURE_IMPORTANCE = "feature_importance"
 EVALUATOR = "evaluator"
 PUSHER = "pusher"
 # Resolver nodes resolve inputs; they are not components a run executes or caches.

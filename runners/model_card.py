@@ -396,13 +396,18 @@ def render_html(card: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def card_path(home: str | Path, version: int | str) -> Path:
+    """Where the HTML card of a published version is: <home>/model-cards/<version>/model_card.html."""
+    return Path(home) / CARD_DIR / str(version) / "model_card.html"
+
+
 def write_card(card: Mapping[str, Any], home: str | Path) -> Path:
     """Writes model_card.md, model_card.html and model_card.json under <home>/model-cards/<version>/.
 
     Returns:
         The HTML file's path.
     """
-    folder = Path(home) / CARD_DIR / str(card["version"])
+    folder = card_path(home, card["version"]).parent
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in (
         ("model_card.md", render_markdown(card)),
@@ -412,7 +417,7 @@ def write_card(card: Mapping[str, Any], home: str | Path) -> Path:
         tmp = folder / f".{name}.tmp"
         tmp.write_text(text)
         tmp.replace(folder / name)
-    return folder / "model_card.html"
+    return card_path(home, card["version"])
 
 
 def generate(config: PipelineConfig, version: int | None = None) -> tuple[Path, dict[str, Any]]:

@@ -1,7 +1,8 @@
 """The run report: one self-contained HTML file per pipeline run, and `taxi-pipeline report`.
 
 Everything comes from the home's ML Metadata and the artifacts it points to: the run's executions,
-TFDV statistics, anomalies and drift, TFMA metrics and validation result, and the model's lineage.
+TFDV statistics, anomalies and drift, TFMA metrics and validation result, the model's permutation
+feature importance, its lineage and the pushed version's model card.
 runners/analysis.py reads the statistics and evaluations; notebooks/02-model-analysis.ipynb uses it too.
 """
 
@@ -42,6 +43,7 @@ TRANSFORM = ln.TRANSFORM
 TRAINER = "trainer"
 EVALUATOR = ln.EVALUATOR
 PUSHER = ln.PUSHER
+FEATURE_IMPORTANCE = ln.FEATURE_IMPORTANCE
 DATA_GATE = "data_gate"
 
 # ------------------------------------------------------------------------------------------- data
@@ -76,6 +78,10 @@ class ReportData:
     baseline_model: dict[str, Any] | None
     lineage: dict[str, Any] | None
     generated: float
+    # The run's feature_importance.json (see runners.explain.read_feature_importance), if it has one.
+    importance: dict[str, Any] | None = None
+    # The pushed version's model card (runners/model_card.py), if one was written.
+    model_card: str | None = None
 
     @property
     def trained(self) -> bool:
@@ -103,6 +109,8 @@ def gather(store: metadata_store.MetadataStore, config: PipelineConfig, run_id: 
     import time
 
     from runners import gates
+    from runners.explain import read_feature_importance
+    from runners.model_card import card_path
     from runners.summary import summarize
 
     executions = md.run_executions(store, run_id)
@@ -155,6 +163,12 @@ def gather(store: metadata_store.MetadataStore, config: PipelineConfig, run_id: 
     if models:
         lineage = ln.model_lineage(store, models[0])
 
+    importance = read_feature_importance(summary.feature_importance_uri) if summary.feature_importance_uri else None
+    model_card = None
+    if summary.pushed and summary.pushed_version is not None:
+        card = card_path(config.home, summary.pushed_version)
+        model_card = str(card.resolve()) if card.is_file() else None
+
     records = {r.run_id: r for r in ln.list_runs(store, config.pipeline_name)}
     record = records.get(run_id)
     return ReportData(
@@ -173,6 +187,8 @@ def gather(store: metadata_store.MetadataStore, config: PipelineConfig, run_id: 
         baseline_model=baseline_model,
         lineage=lineage,
         generated=time.time(),
+        importance=importance,
+        model_card=model_card,
     )
 
 
@@ -498,6 +514,59 @@ def _metrics_section(data: ReportData) -> h.Html:
     return h.join(parts)
 
 
+def _importance_section(data: ReportData) -> h.Html:
+    importance = data.importance
+    if importance is None or not importance.get("features"):
+        if data.gate_passed is False:
+            reason = "the data gate stopped the span, so no model was trained"
+        elif not data.trained:
+            reason = "this run trained no model"
+        else:
+            reason = (
+                f"the run recorded no {FEATURE_IMPORTANCE} output for its model (the step did not finish, "
+                "or its artifact folder was removed)"
+            )
+        return h.tag("p", f"No feature importance: {reason}.")
+    metric = str(importance["metric"])
+    features = importance["features"]
+    worse = "drops" if metric == "auc" else "rises"
+    top = max([float(f["importance"]) for f in features] + [1e-12])
+    rows = [
+        [
+            str(rank),
+            str(f["feature"]),
+            h.td(
+                f"{f['importance']:+.4f}",
+                class_="num",
+                data_feature=f["feature"],
+                data_importance=repr(float(f["importance"])),
+                data_std=repr(float(f["std"])),
+            ),
+            f"{f['std']:.4f}",
+            h.bars_svg([("", float(f["importance"]))], width=240, label_width=4, maximum=top, value_format="{:+.4f}"),
+        ]
+        for rank, f in enumerate(features, start=1)
+    ]
+    return h.join(
+        [
+            h.tag(
+                "p",
+                f"Permutation importance of the trained model, in the raw feature names a client sends: how much "
+                f"its {metric} {worse} when one feature's values are shuffled across {importance['rows']:,} eval "
+                f"rows ({importance['repeats']} shuffles per feature; importance is their mean, std dev their spread). "
+                f"Unshuffled, its {metric} on those rows is {float(importance['baseline_score']):.4f}. Near zero: "
+                "the model barely uses the feature; below zero: shuffling it happened to help, which is noise.",
+            ),
+            h.table(
+                ["rank", "feature", "importance", "std dev", f"{metric} {worse} by"],
+                rows,
+                numeric=(0, 2, 3),
+                id="importance-table",
+            ),
+        ]
+    )
+
+
 def _blessing_section(data: ReportData) -> h.Html:
     evaluation = data.evaluation
     summary = data.summary
@@ -538,8 +607,20 @@ def _blessing_section(data: ReportData) -> h.Html:
         ]
         for c in checks
     ]
+    card: list[str] = []
     if summary.pushed:
         pushed = f"Pushed as version {summary.pushed_version} to {summary.pushed_path}."
+        # The path as text, not a link: the report links nothing outside itself (see report_html).
+        card_text: list[str] = (
+            [h.esc("Model card: "), h.tag("code", data.model_card), h.esc(" (model_card.md beside it).")]
+            if data.model_card is not None
+            else [
+                h.esc(f"No model card was written for version {summary.pushed_version}; "),
+                h.tag("code", f"taxi-pipeline model-card --version {summary.pushed_version}"),
+                h.esc(" writes one."),
+            ]
+        )
+        card = [h.tag("p", h.join(card_text), id="model-card")]
     elif summary.blessed:
         pushed = "Nothing new was pushed: the Pusher's result was reused from the cache."
     else:
@@ -556,6 +637,7 @@ def _blessing_section(data: ReportData) -> h.Html:
                 id="thresholds",
             ),
             h.tag("p", h.join([h.tag("strong", "Pushed version: "), h.esc(pushed)]), id="pushed"),
+            *card,
         ]
     )
 
@@ -635,6 +717,7 @@ SECTIONS: tuple[tuple[str, str, Callable[[ReportData], h.Html]], ...] = (
     ("anomalies", "Anomalies", _anomalies_section),
     ("drift", "Drift against the previous span", _drift_section),
     ("metrics", "Model metrics (TFMA)", _metrics_section),
+    ("importance", "Feature importance", _importance_section),
     ("blessing", "Blessing decision", _blessing_section),
     ("lineage", "Lineage", _lineage_section),
 )

@@ -28,7 +28,14 @@ from pipeline.config import PipelineConfig
 from runners import serving_dir as sd
 from runners.errors import EXIT_OK, EXIT_USAGE, RunError
 from runners.serving_metrics import LATENCY_BUCKETS, SCORE_BUCKETS, Registry
-from runners.serving_requests import PredictRequest, RequestError, ServingFeature, columns, parse_predict
+from runners.serving_requests import (
+    PredictRequest,
+    RequestError,
+    ServingFeature,
+    columns,
+    parse_explain,
+    parse_predict,
+)
 
 # How often the serving dir is checked for a new version; TF Serving's file_system_poll_wait_seconds default.
 POLL_SECONDS = 1.0
@@ -42,8 +49,10 @@ LOG_FILE_SECONDS = 3600.0
 # Rows waiting for the log writer; beyond this, sampled rows are dropped (and counted) rather than
 # slowing down predictions.
 LOG_QUEUE_ROWS = 100_000
-# An oversized body up to this size is read and dropped before the 413 answer (see _predict).
+# An oversized body up to this size is read and dropped before the 413 answer (see _read_body).
 DRAIN_MAX_BYTES = 64 * 1024 * 1024
+# Instances in one :explain request at most: each costs one prediction per feature, plus one.
+EXPLAIN_MAX_INSTANCES = 1000
 _ROUTE = re.compile(r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?::(?P<verb>\w+))?")
 
 _DESCRIPTION = """\
@@ -53,6 +62,9 @@ Serves the pushed model with TF Serving's REST API on this machine:
   POST /v1/models/NAME:predict    {"instances": [{"fare": 12.5, ...}, ...]} raw feature values, or
                                   {"instances": [{"b64": "<serialized tf.Example>"}, ...]};
                                   also TF Serving's columnar {"inputs": {"fare": [...], ...}}
+  POST /v1/models/NAME:explain    {"instances": [...]} raw feature values: per instance, the prediction,
+                                  the baseline row's prediction and each feature's contribution
+                                  (runners/explain.py; a feature left out takes the baseline's value)
   GET  /metrics                   Prometheus metrics: requests, errors, latency, version, scores
 
 Requests are checked against the schema's SERVING environment (the schema the model was trained
@@ -80,6 +92,10 @@ class LoadedModel:
     loaded_at: float
     # The loaded SavedModel: the concrete functions above do not keep its variables alive on their own.
     handle: Any = None
+    # The typical row :explain ablates towards (recorded with the model's feature importance), or None
+    # and why there is none.
+    baseline: dict[str, Any] | None = None
+    baseline_problem: str = ""
 
     def predict(self, request: PredictRequest) -> list[list[float]]:
         """Returns one row of scores per instance, as the signature's output tensor holds them."""
@@ -129,6 +145,34 @@ def schema_of_version(config: PipelineConfig, version: int) -> tuple[Any, str]:
         raise RunError(str(err), EXIT_USAGE) from None
 
 
+def baseline_of_version(config: PipelineConfig, version: int) -> tuple[dict[str, Any] | None, str]:
+    """Returns the baseline row that explanations of a served version ablate towards, or None and why.
+
+    The row was recorded with the model's feature importance; it is found through ML Metadata (push or
+    rollback -> model -> its feature_importance step), like the schema in schema_of_version.
+    """
+    from runners import lineage as ln
+    from runners import metadata as md
+    from runners.explain import baseline_for_model
+
+    if not Path(config.metadata_path).is_file():
+        return None, f"the home has no ML Metadata at {config.metadata_path} to find its baseline row in"
+    try:
+        store = md.connect(config.metadata_path)
+        push = next((p for p in ln.find_pushes(store, config.pipeline_name) if p.version == version), None)
+        if push is None:
+            return None, f"ML Metadata does not record version {version} (a folder copied in by hand?)"
+        baseline = baseline_for_model(store, push.model_id)
+    except Exception as err:  # a locked or newer store must not stop serving predictions
+        return None, f"ML Metadata could not be read: {err}"
+    if baseline is None:
+        return None, (
+            f"the run that trained version {version} recorded no baseline row (it had no "
+            f"{ln.FEATURE_IMPORTANCE} step, or that step's artifact folder was removed)"
+        )
+    return baseline, ""
+
+
 def load_version(config: PipelineConfig, version: int) -> LoadedModel:
     """Loads one version of the serving dir, checks its signatures against its schema, and warms it up."""
     import tensorflow as tf
@@ -150,6 +194,10 @@ def load_version(config: PipelineConfig, version: int) -> LoadedModel:
     examples_call = loaded.signatures[EXAMPLES_SIGNATURE]
     examples_input = next(iter(examples_call.structured_input_signature[1]))
     outputs = list(raw_call.structured_outputs)
+    baseline, baseline_problem = baseline_of_version(config, version)
+    lacking = sorted(set(raw_specs) - set(baseline)) if baseline is not None else []
+    if lacking:
+        baseline, baseline_problem = None, f"its recorded baseline row lacks {', '.join(lacking)}"
     model = LoadedModel(
         version=version,
         path=path,
@@ -162,6 +210,8 @@ def load_version(config: PipelineConfig, version: int) -> LoadedModel:
         output_key=outputs[0],
         loaded_at=time.time(),
         handle=loaded,
+        baseline=baseline,
+        baseline_problem=baseline_problem,
     )
     # One call before serving traces nothing new but initialises the vocabulary tables, so the first
     # client request is not the slow one.
@@ -223,6 +273,8 @@ class ModelManager:
                 f"serving version {model.version}{before} from {model.path}; "
                 f"requests checked with {model.schema_source}"
             )
+            if model.baseline_problem:
+                self.say(f"version {model.version} answers :explain with 503: {model.baseline_problem}")
             return
 
     def start(self) -> None:
@@ -373,6 +425,7 @@ def declare_metrics(metrics: Registry) -> None:
         "Predicted probability of a big tip, by model version.",
         SCORE_BUCKETS,
     )
+    metrics.declare("taxi_serving_explanations_total", "counter", "Instances explained, by model version.")
     metrics.declare("taxi_serving_model_version", "gauge", "The model version serving now.")
     metrics.declare("taxi_serving_model_loads_total", "counter", "Model versions loaded, by result.")
     metrics.declare("taxi_serving_logged_rows_total", "counter", "Instances written to the request log.")
@@ -397,6 +450,16 @@ def _json(status: int, document: Any, close: bool = False) -> Response:
 
 def _error(status: int, message: str, close: bool = False) -> Response:
     return _json(status, {"error": message}, close)
+
+
+def endpoint_of(path: str) -> str:
+    """The endpoint label of a request path in /metrics: metrics, predict, explain or status."""
+    if path.startswith("/metrics"):
+        return "metrics"
+    for verb in ("predict", "explain"):
+        if f":{verb}" in path:
+            return verb
+    return "status"
 
 
 class ServingApp:
@@ -432,9 +495,11 @@ class ServingApp:
             return self._status(None if version is None else int(version))
         if method == "POST" and verb == "predict":
             return self._predict(None if version is None else int(version), content_length, read)
+        if method == "POST" and verb == "explain":
+            return self._explain(None if version is None else int(version), content_length, read)
         if method == "POST" and verb in ("classify", "regress"):
             return _error(400, f":{verb} is not served: the model exports a predict signature; POST :predict")
-        return _error(405 if verb in (None, "predict") else 404, f"{method} {path} is not served")
+        return _error(405 if verb in (None, "predict", "explain") else 404, f"{method} {path} is not served")
 
     def _status(self, version: int | None) -> Response:
         model = self.manager.current
@@ -459,7 +524,8 @@ class ServingApp:
             },
         )
 
-    def _predict(self, version: int | None, content_length: str | None, read: Callable[[int], bytes]) -> Response:
+    def _read_body(self, content_length: str | None, read: Callable[[int], bytes]) -> bytes | Response:
+        """Returns the body, or the answer to a request without a usable Content-Length or over the limit."""
         if content_length is None:
             return _error(411, "a Content-Length header is required", close=True)
         try:
@@ -483,14 +549,27 @@ class ServingApp:
                 "split the instances over several requests",
                 close=True,
             )
-        body = read(length)
-        model = self.manager.current  # this request's model, even if a new version is swapped in meanwhile
+        return read(length)
+
+    def _model_for(self, version: int | None) -> LoadedModel | Response:
+        """Returns the model serving now (this request keeps it, even if a new version is swapped in
+        meanwhile), or the answer when none is loaded or another version is asked for."""
+        model = self.manager.current
         if model is None:
             return _error(503, f"no version of {self.config.model_name} is loaded yet from {self.config.serving_dir}")
         if version is not None and version != model.version:
             return _error(
                 404, f"version {version} of model {self.config.model_name} is not loaded; {model.version} serves"
             )
+        return model
+
+    def _predict(self, version: int | None, content_length: str | None, read: Callable[[int], bytes]) -> Response:
+        body = self._read_body(content_length, read)
+        if isinstance(body, Response):
+            return body
+        model = self._model_for(version)
+        if isinstance(model, Response):
+            return model
         try:
             request = parse_predict(body, model.features)
         except RequestError as err:
@@ -506,6 +585,41 @@ class ServingApp:
             lambda: request.examples or [example_of_row(row, model.features) for row in request.rows]
         )
         return _json(200, {"outputs": scores} if request.columnar else {"predictions": scores})
+
+    def _explain(self, version: int | None, content_length: str | None, read: Callable[[int], bytes]) -> Response:
+        """Explains instances with runners.explain against the version's baseline row; not logged for skew,
+        since explanations are asked for by people, not by the traffic the model serves."""
+        from runners.explain import explain
+
+        body = self._read_body(content_length, read)
+        if isinstance(body, Response):
+            return body
+        model = self._model_for(version)
+        if isinstance(model, Response):
+            return model
+        if model.baseline is None:
+            return _error(
+                503,
+                f"version {model.version} cannot be explained: {model.baseline_problem}; :predict still serves it, "
+                "and a version the pipeline trains and pushes can be explained",
+            )
+        try:
+            instances = parse_explain(body, model.features, EXPLAIN_MAX_INSTANCES)
+        except RequestError as err:
+            return _error(err.status, str(err))
+        try:
+            found = explain(model.handle, instances, model.baseline)
+        except Exception as err:  # the schema check passed, so this is the server's problem, not the client's
+            return _error(500, f"version {model.version} failed to explain: {type(err).__name__}: {err}")
+        self.metrics.inc("taxi_serving_explanations_total", {"version": str(model.version)}, len(found))
+        return _json(
+            200,
+            {
+                "model_version": str(model.version),
+                "baseline": model.baseline,
+                "explanations": [e.to_dict() for e in found],
+            },
+        )
 
 
 def _handler_class(app: ServingApp, log: Callable[[str], None]) -> type[BaseHTTPRequestHandler]:
@@ -530,9 +644,7 @@ def _handler_class(app: ServingApp, log: Callable[[str], None]) -> type[BaseHTTP
                 response = app.handle(method, self.path, self.headers.get("Content-Length"), self.rfile.read)
             except Exception as err:  # a bug: answer 500 and keep serving
                 response = _error(500, f"internal error: {type(err).__name__}: {err}")
-            endpoint = (
-                "metrics" if self.path.startswith("/metrics") else ("predict" if ":predict" in self.path else "status")
-            )
+            endpoint = endpoint_of(self.path)
             # Counted before the answer goes out, so a client that reads /metrics right after its
             # answer sees its own request.
             labels = {"endpoint": endpoint, "code": str(response.status)}

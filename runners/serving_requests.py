@@ -275,3 +275,34 @@ def columns(rows: Sequence[Mapping[str, Any]], features: Sequence[ServingFeature
     with a gap gets the answer a tf.Example without that feature gets.
     """
     return {f.name: [f.fill if row[f.name] is None else row[f.name] for row in rows] for f in features}
+
+
+def parse_explain(body: bytes, features: Sequence[ServingFeature], max_instances: int) -> list[dict[str, Any]]:
+    """Parses and checks an `:explain` body, `{"instances": [...]}` of raw feature values, as `:predict` does.
+
+    Args:
+        body: the request body.
+        features: the SERVING features of the served model's schema.
+        max_instances: more instances than this are refused (each costs one prediction per feature).
+
+    Returns:
+        Per instance, the features it sent, typed (None for a `null`, which the model fills as for
+        :predict); a feature left out is absent, so the explanation gives it the baseline row's value.
+
+    Raises:
+        RequestError: with HTTP status 400 and a message naming the instance and feature at fault, as
+            parse_predict; also for `{"b64": ...}` examples and the columnar "inputs" form.
+    """
+    request = parse_predict(body, features, max_instances)
+    if request.examples:
+        raise RequestError(
+            ':explain takes raw feature values, {"instances": [{"fare": 12.5, ...}]}; '
+            "b64 tf.Examples are only predicted"
+        )
+    if request.columnar:
+        raise RequestError(':explain takes {"instances": [{feature: value, ...}]}, not the columnar "inputs" form')
+    sent = json.loads(body)["instances"]  # parse_predict checked it: a list of objects, one per row
+    return [
+        {name: value for name, value in row.items() if name in instance}
+        for row, instance in zip(request.rows, sent, strict=True)
+    ]

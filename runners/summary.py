@@ -11,6 +11,7 @@ from ml_metadata.metadata_store import metadata_store
 
 from pipeline import pipeline as taxi_pipeline
 from runners import metadata as md
+from runners.explain import read_feature_importance
 
 IMPORTANCES_SHOWN = 5
 HEADLINE_METRICS = ("binary_accuracy", "auc", "precision", "recall", "calibration", "example_count")
@@ -42,6 +43,8 @@ class RunSummary:
     # The largest permutation importances: [{"feature", "importance", "std"}, ...].
     feature_importance: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     feature_importance_metric: str | None = None
+    # The FeatureImportance artifact's folder, whose feature_importance.json lists every feature.
+    feature_importance_uri: str | None = None
     model_card_path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -206,9 +209,9 @@ def _read_training_outputs(
     importance = executions.get(taxi_pipeline.FEATURE_IMPORTANCE)
     if importance is not None:
         for artifact in md.outputs(store, importance, "feature_importance"):
-            path = Path(artifact.uri) / "feature_importance.json"
-            if path.is_file():
-                document = json.loads(path.read_text())
+            document = read_feature_importance(artifact.uri)
+            if document is not None:
+                summary.feature_importance_uri = artifact.uri
                 summary.feature_importance = document["features"][:IMPORTANCES_SHOWN]
                 summary.feature_importance_metric = document["metric"]
 

@@ -4,12 +4,14 @@ rendered by a real headless browser; `taxi-pipeline report`; the model-analysis 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -21,37 +23,49 @@ from tests.e2e.conftest import ROOT, HealthyHome, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-SECTIONS = ("headline", "summary", "statistics", "anomalies", "drift", "metrics", "blessing", "lineage")
+SECTIONS = ("headline", "summary", "statistics", "anomalies", "drift", "metrics", "importance", "blessing", "lineage")
 NOTEBOOK = ROOT / "notebooks" / "02-model-analysis.ipynb"
 PIPELINE = "taxi"
 
 
 class _Report(HTMLParser):
-    """Collects element ids, every attribute value, and the metric cells with their text."""
+    """Collects element ids, every attribute value, the metric and feature importance cells with their
+    text, and the text of the model-card paragraph."""
 
     def __init__(self) -> None:
         super().__init__()
         self.ids: set[str] = set()
         self.attribute_values: list[str] = []
         self.cells: list[dict[str, str]] = []
+        self.importance_cells: list[dict[str, str]] = []
+        self.model_card = ""
         self._cell: dict[str, str] | None = None
+        self._in_model_card = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {k: v or "" for k, v in attrs}
         self.attribute_values += [f"{k}={v}" for k, v in values.items()]
         if "id" in values:
             self.ids.add(values["id"])
+            self._in_model_card = values["id"] == "model-card"
         if tag == "td" and "data-metric" in values:
             self._cell = {**values, "text": ""}
             self.cells.append(self._cell)
+        elif tag == "td" and "data-feature" in values:
+            self._cell = {**values, "text": ""}
+            self.importance_cells.append(self._cell)
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "td":
             self._cell = None
+        if tag == "p":
+            self._in_model_card = False
 
     def handle_data(self, data: str) -> None:
         if self._cell is not None:
             self._cell["text"] += data
+        if self._in_model_card:
+            self.model_card += data
 
 
 def _report_of_run(healthy_home: HealthyHome) -> Path:
@@ -85,6 +99,16 @@ def _evaluation_uri(home: Path) -> str:
     return md.outputs(store, evaluator, "evaluation")[0].uri
 
 
+def _feature_importance(home: Path) -> dict[str, Any]:
+    """The last run's feature_importance.json, found through ML Metadata and read with json alone."""
+    store = md.connect(home / "metadata.db")
+    run_id = md.run_ids(store, PIPELINE)[-1]
+    step = md.run_executions(store, run_id)["feature_importance"]
+    (artifact,) = md.outputs(store, step, "feature_importance")
+    document: dict[str, Any] = json.loads((Path(artifact.uri) / "feature_importance.json").read_text())
+    return document
+
+
 def test_run_writes_a_report_with_every_section_and_tfma_s_numbers(healthy_home: HealthyHome) -> None:
     path = _report_of_run(healthy_home)
     assert path.is_file()
@@ -113,6 +137,26 @@ def test_run_writes_a_report_with_every_section_and_tfma_s_numbers(healthy_home:
         assert float(cell["data-value"]) == value, key
         text = f"{value:,.0f}" if key[1] == "example_count" else f"{value:.4f}"
         assert cell["text"] == text, key
+
+
+def test_the_report_shows_the_model_s_feature_importance_and_its_model_card(healthy_home: HealthyHome) -> None:
+    document = _report_of_run(healthy_home).read_text(encoding="utf-8")
+    parsed = _Report()
+    parsed.feed(document)
+
+    expected = _feature_importance(healthy_home.home)
+    assert len(expected["features"]) > 10  # every raw serving feature, not a top few
+    shown = [
+        (c["data-feature"], float(c["data-importance"]), float(c["data-std"]), c["text"])
+        for c in parsed.importance_cells
+    ]
+    assert shown == [(f["feature"], f["importance"], f["std"], f"{f['importance']:+.4f}") for f in expected["features"]]
+    assert f"Unshuffled, its {expected['metric']} on those rows is {expected['baseline_score']:.4f}." in document
+
+    version = sorted(p.name for p in (healthy_home.home / "serving" / "taxi_big_tipper").iterdir() if p.name.isdigit())
+    card = (healthy_home.home / "model-cards" / version[-1] / "model_card.html").resolve()
+    assert card.is_file()
+    assert parsed.model_card == f"Model card: {card} (model_card.md beside it)."
 
 
 def test_the_report_references_nothing_outside_itself(healthy_home: HealthyHome) -> None:
@@ -160,6 +204,8 @@ def test_report_command_writes_a_named_run_to_a_chosen_file(healthy_home: Health
     assert set(SECTIONS) <= parsed.ids
     assert "Ingest only" in document
     assert "No evaluation: this run did not train or evaluate a model." in document
+    assert "No feature importance: this run trained no model." in document
+    assert "model-card" not in parsed.ids
 
     unknown = run_cli("report", "--home", str(home), "--run", "no-such-run")
     assert unknown.returncode == 2

@@ -71,6 +71,9 @@ class Server:
     def predict(self, body: Any) -> tuple[int, Any]:
         return self.request("POST", f"/v1/models/{MODEL}:predict", body)
 
+    def explain(self, body: Any) -> tuple[int, Any]:
+        return self.request("POST", f"/v1/models/{MODEL}:explain", body)
+
     def version(self) -> int:
         status, document = self.request("GET", f"/v1/models/{MODEL}")
         assert status == 200, document
@@ -197,6 +200,49 @@ def test_a_bad_request_gets_400_naming_the_feature(server: Server, change: dict[
     assert f"'{feature}'" in document["error"] and "instance 1" in document["error"]
 
 
+def test_explain_answers_what_runners_explain_computes_in_process(server: Server) -> None:
+    from runners import explain
+    from runners import lineage as ln
+    from runners import metadata as md
+
+    instances = _instances(SMALL_DATA / "span-2" / "data.csv", limit=4)
+    assert any(len(instance) < 16 for instance in instances)  # left-out features take the baseline's value
+    version = server.version()
+    counted = {"endpoint": "explain", "code": "200"}
+    before = server.metric("taxi_serving_requests_total", **counted)
+
+    status, document = server.explain({"instances": instances})
+
+    assert status == 200, document
+    # The same model, baseline row and rows, explained in this process with runners.explain.
+    store = md.connect(server.home / "metadata.db")
+    (push,) = [p for p in ln.find_pushes(store, "taxi") if p.version == version]
+    baseline = explain.baseline_for_model(store, push.model_id)
+    assert baseline is not None
+    expected = explain.explain(explain.load_model(server.serving_dir / str(version)), instances, baseline)
+    assert document["model_version"] == str(version) and document["baseline"] == baseline
+    assert len(document["explanations"]) == len(instances)
+    for served, wanted in zip(document["explanations"], expected, strict=True):
+        assert served["prediction"] == pytest.approx(wanted.prediction, abs=1e-6)
+        assert served["baseline_prediction"] == pytest.approx(wanted.baseline_prediction, abs=1e-6)
+        assert served["contributions"] == pytest.approx(wanted.contributions, abs=1e-6)
+    assert any(abs(v) > 1e-3 for e in expected for v in e.contributions.values())  # the model moved
+    assert server.metric("taxi_serving_requests_total", **counted) == before + 1
+    assert server.metric("taxi_serving_explanations_total", version=str(version)) >= len(instances)
+
+
+def test_a_bad_explain_request_gets_400_naming_the_feature(server: Server) -> None:
+    (instance,) = _instances(SMALL_DATA / "span-2" / "data.csv", limit=1)
+    counted = {"endpoint": "explain", "code": "400"}
+    before = server.metric("taxi_serving_errors_total", **counted)
+
+    status, document = server.explain({"instances": [instance, {**instance, "trip_miles": "3.5"}]})
+
+    assert status == 400
+    assert "instance 1" in document["error"] and "'trip_miles'" in document["error"]
+    assert server.metric("taxi_serving_errors_total", **counted) == before + 1
+
+
 def test_an_oversized_body_gets_413(server: Server) -> None:
     instances = _instances(SMALL_DATA / "span-2" / "data.csv")
     body = json.dumps({"instances": instances * 2}).encode()
@@ -240,6 +286,9 @@ def test_a_newly_published_version_is_served_without_restart(server: Server) -> 
     status, document = server.predict({"instances": instances})
     assert status == 200 and len(document["predictions"]) == 2
     assert server.metric("taxi_serving_model_version", model=MODEL) == current + 1
+    # ML Metadata does not know the republished version, so there is no baseline row to explain against.
+    status, document = server.explain({"instances": instances})
+    assert status == 503 and f"ML Metadata does not record version {current + 1}" in document["error"]
     assert server.metric("taxi_serving_predictions_total", version=str(current + 1)) == 2
 
 

@@ -24,6 +24,7 @@ EXECUTION_TYPES = {
     "span_window_resolver": ln.RESOLVER_TYPE,
     "transform": "tfx.components.transform.component.Transform",
     "trainer": "tfx.components.trainer.component.Trainer",
+    "feature_importance": "pipeline.components.feature_importance.FeatureImportanceComponent",
     "evaluator": "tfx.components.evaluator.component.Evaluator",
     "pusher": "tfx.components.pusher.component.Pusher",
 }

@@ -45,7 +45,7 @@ def test_copied_node_ids_match_the_pipeline_builder() -> None:
         and isinstance(node.targets[0], ast.Name)
         and isinstance(node.value, ast.Constant)
     }
-    for name in ("EXAMPLE_GEN", "STATISTICS_GEN", "TRANSFORM", "EVALUATOR", "PUSHER"):
+    for name in ("EXAMPLE_GEN", "STATISTICS_GEN", "TRANSFORM", "FEATURE_IMPORTANCE", "EVALUATOR", "PUSHER"):
         assert getattr(ln, name) == constants[name], name
 
 

@@ -6,6 +6,7 @@ import io
 import logging
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,17 @@ from runners.gates import GateReport
 from runners.summary import RunSummary
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTION_IDS = ("headline", "summary", "statistics", "anomalies", "drift", "metrics", "blessing", "lineage")
+SECTION_IDS = (
+    "headline",
+    "summary",
+    "statistics",
+    "anomalies",
+    "drift",
+    "metrics",
+    "importance",
+    "blessing",
+    "lineage",
+)
 
 
 def test_copied_node_ids_match_the_pipeline_builder() -> None:
@@ -27,6 +38,7 @@ def test_copied_node_ids_match_the_pipeline_builder() -> None:
     assert report.DATA_GATE == taxi_pipeline.DATA_GATE
     assert report.EXAMPLE_GEN == taxi_pipeline.EXAMPLE_GEN
     assert report.EVALUATOR == taxi_pipeline.EVALUATOR
+    assert report.FEATURE_IMPORTANCE == taxi_pipeline.FEATURE_IMPORTANCE
 
 
 def _gate(description: str, drift_value: float, stopped_by_drift: bool) -> GateReport:
@@ -103,6 +115,7 @@ def test_a_span_stopped_at_the_gate_says_so_and_escapes_what_the_data_says() -> 
     assert "run-&lt;1&gt;" in document
     assert "OVER LIMIT" in document and "1 feature(s) over their limit: fare (drift action: stop)" in document
     assert "No evaluation: the data gate stopped the span, so nothing was trained or evaluated." in document
+    assert "No feature importance: the data gate stopped the span, so no model was trained." in document
     assert "No model: this run trained nothing" in document
 
 
@@ -129,6 +142,99 @@ def test_a_rejected_model_lists_each_failed_threshold_with_candidate_and_baselin
     )
     assert 'data-model="baseline" data-value="0.8"' in document
     assert 'data-model="diff" data-value="-0.19">-0.1900</td>' in document  # a change carries its sign
+
+
+class _ImportanceCells(HTMLParser):
+    """Collects the importance cells (data-feature) in order, and the text of the model-card paragraph."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[dict[str, str]] = []
+        self.card = ""
+        self._in_card = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "td" and "data-feature" in values:
+            self.cells.append(values)
+        if values.get("id") == "model-card":
+            self._in_card = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "p":
+            self._in_card = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_card:
+            self.card += data
+
+
+def _pushed(**changes: object) -> report.ReportData:
+    summary = RunSummary(
+        run_id="r", span=3, blessed=True, pushed=True, pushed_version="1800000200", pushed_path="/h/serving/1800000200"
+    )
+    fields: dict[str, object] = {
+        "summary": summary,
+        "gate": _gate("fine", 0.1, False),
+        "gate_passed": True,
+        "components": [report.ComponentRun("trainer", "executed", 1_800_000_000.0, 30.0)],
+        "evaluation": analysis.ModelEvaluation("/e", [], [], validation_ok=True, has_baseline=False),
+    }
+    fields.update(changes)
+    return _data(**fields)
+
+
+IMPORTANCE = {
+    "metric": "auc",
+    "baseline_score": 0.8123,
+    "rows": 1200,
+    "repeats": 3,
+    "features": [
+        {"feature": "payment_type", "importance": 0.21, "std": 0.004},
+        {"feature": "<i>fare</i>", "importance": 0.0123456789, "std": 0.001},
+        {"feature": "company", "importance": -0.0004, "std": 0.0007},
+    ],
+}
+
+
+def test_feature_importance_lists_every_feature_largest_first_with_exact_values() -> None:
+    document = report.render(_pushed(importance=IMPORTANCE))
+
+    parsed = _ImportanceCells()
+    parsed.feed(document)
+    shown = [(c["data-feature"], float(c["data-importance"]), float(c["data-std"])) for c in parsed.cells]
+    assert shown == [(f["feature"], f["importance"], f["std"]) for f in IMPORTANCE["features"]]
+    assert 'id="importance-table"' in document and "<i>fare</i>" not in document
+    assert "&lt;i&gt;fare&lt;/i&gt;" in document
+    assert ">+0.0123</td>" in document and ">-0.0004</td>" in document
+    assert "its auc drops when one feature&#x27;s values are shuffled across 1,200 eval rows" in document
+    assert "Unshuffled, its auc on those rows is 0.8123." in document
+    # One inline bar per feature, scaled to the largest; a negative importance draws no bar.
+    section = document.split('id="importance"')[1].split("</section>")[0]
+    assert section.count("<svg") == 3
+    assert 'width="190.0"' in section and 'width="0.0"' in section  # 240 - 4 - 46 px of room
+
+
+def test_the_pushed_version_names_its_model_card_or_how_to_write_one() -> None:
+    card = "/h/model-cards/1800000200/model_card.html"
+    with_card = _ImportanceCells()
+    with_card.feed(report.render(_pushed(model_card=card)))
+    assert with_card.card == f"Model card: {card} (model_card.md beside it)."
+
+    without = _ImportanceCells()
+    without.feed(report.render(_pushed()))
+    assert without.card == (
+        "No model card was written for version 1800000200; taxi-pipeline model-card --version 1800000200 writes one."
+    )
+    rejected = report.render(_data(summary=RunSummary(run_id="r", blessed=False), evaluation=_failed_evaluation()))
+    assert 'id="model-card"' not in rejected
+
+
+def test_a_trained_run_without_an_importance_artifact_says_so() -> None:
+    document = report.render(_pushed())
+
+    assert "No feature importance: the run recorded no feature_importance output for its model" in document
+    assert 'id="importance-table"' not in document
 
 
 def test_report_of_an_unknown_run_names_the_runs_there(tmp_path: Path) -> None:

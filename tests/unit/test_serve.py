@@ -1,4 +1,5 @@
-"""The model server's parts that need no trained model: version pick-up, routing, limits, request log."""
+"""The model server's parts that need no trained model: version pick-up, routing, limits, request log, and
+:explain on a two-feature SavedModel."""
 
 from __future__ import annotations
 
@@ -9,17 +10,21 @@ from typing import Any
 import pytest
 
 from pipeline.config import ConfigError, PipelineConfig, load_config
+from runners import explain
 from runners.serve import (
     LoadedModel,
     ModelManager,
     RequestLog,
     ServingApp,
+    baseline_of_version,
     declare_metrics,
+    endpoint_of,
     example_of_row,
     is_loopback,
 )
 from runners.serving_metrics import Registry
 from runners.serving_requests import ServingFeature
+from tests.unit.fake_home import FakeHome
 
 
 def _config(tmp_path: Path, **values: Any) -> PipelineConfig:
@@ -174,3 +179,134 @@ def test_the_request_log_writes_tf_examples_that_tensorflow_reads_back(tmp_path:
     assert "company" in examples[0].features.feature
     assert list(examples[0].features.feature["company"].bytes_list.value) == []
     assert "taxi_serving_logged_rows_total 2" in metrics.render()
+
+
+# ------------------------------------------------------------------------------------------- :explain
+
+BASELINE = {"fare": 10.0, "company": "Flash Cab"}
+EXPLAIN = "/v1/models/taxi_big_tipper:explain"
+
+
+@pytest.fixture(scope="module")
+def two_feature_model(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A SavedModel with the project's serving_raw contract on two features: a dearer fare and Flash Cab
+    raise the probability, and the model fills a missing company with "" as preprocessing does."""
+    import tensorflow as tf
+
+    class TwoFeatures(tf.Module):
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None], tf.float32, name="fare"),
+                tf.TensorSpec([None], tf.string, name="company"),
+            ]
+        )
+        def serving_raw(self, fare: Any, company: Any) -> dict[str, Any]:
+            logit = 0.2 * (fare - 10.0) + tf.where(company == "Flash Cab", 1.0, -1.0)
+            return {"probability": tf.sigmoid(logit)[:, None]}
+
+    module = TwoFeatures()
+    folder = tmp_path_factory.mktemp("two-features") / "1"
+    tf.saved_model.save(module, str(folder), signatures={"serving_raw": module.serving_raw})
+    return explain.load_model(folder)
+
+
+def _explainable(handle: Any, baseline: dict[str, Any] | None, problem: str = "") -> LoadedModel:
+    model = _fake_model(7)
+    model.features = [ServingFeature("fare", "float", True), ServingFeature("company", "string", False)]
+    model.handle, model.baseline, model.baseline_problem = handle, baseline, problem
+    return model
+
+
+def _post(app: ServingApp, path: str, document: Any) -> tuple[int, Any]:
+    body = json.dumps(document).encode()
+    response = app.handle("POST", path, str(len(body)), lambda n: body[:n])
+    return response.status, json.loads(response.body)
+
+
+def test_explain_answers_the_contributions_runners_explain_computes(tmp_path: Path, two_feature_model: Any) -> None:
+    app = _app(tmp_path, _explainable(two_feature_model, BASELINE))
+    instances = [
+        {"fare": 30.0, "company": "Flash Cab"},
+        {"fare": 10.0},  # company left out: it takes the baseline's value and contributes nothing
+        {"fare": 10.0, "company": None},  # company sent as null: the model's fill "", not Flash Cab
+    ]
+
+    status, document = _post(app, EXPLAIN, {"instances": instances})
+
+    assert status == 200, document
+    expected = explain.explain(two_feature_model, instances, BASELINE)
+    assert document["model_version"] == "7" and document["baseline"] == BASELINE
+    assert document["explanations"] == [e.to_dict() for e in expected]
+    first, left_out, null = document["explanations"]
+    assert first["contributions"]["fare"] > 0 and first["contributions"]["company"] == 0.0
+    assert left_out["contributions"] == {"fare": 0.0, "company": 0.0}
+    assert left_out["prediction"] == left_out["baseline_prediction"]
+    assert null["contributions"]["company"] < 0 and null["contributions"]["fare"] == 0.0
+    assert 'taxi_serving_explanations_total{version="7"} 3' in app.metrics.render()
+
+
+def test_explain_refuses_a_bad_instance_naming_the_feature(tmp_path: Path, two_feature_model: Any) -> None:
+    app = _app(tmp_path, _explainable(two_feature_model, BASELINE))
+
+    status, document = _post(app, EXPLAIN, {"instances": [{"fare": 12.0}, {"fare": "cheap"}]})
+    assert status == 400 and document["error"] == "instance 1: feature 'fare' is 'cheap'; expected a number"
+    status, document = _post(app, EXPLAIN, {"instances": [{"company": "Flash Cab"}]})
+    assert status == 400 and "feature 'fare' is missing" in document["error"]
+    status, document = _post(app, EXPLAIN, {"instances": [{"fare": 1.0, "tips": 2.0}]})
+    assert status == 400 and "unknown feature 'tips'" in document["error"]
+    assert app.handle("GET", EXPLAIN, None, lambda n: b"").status == 405
+    assert 'taxi_serving_explanations_total{version="7"}' not in app.metrics.render()
+
+
+def test_explain_without_a_baseline_row_answers_503_saying_why(tmp_path: Path) -> None:
+    app = _app(
+        tmp_path, _explainable(None, None, "ML Metadata does not record version 7 (a folder copied in by hand?)")
+    )
+
+    status, document = _post(app, EXPLAIN, {"instances": [{"fare": 1.0}]})
+
+    assert status == 503
+    assert document["error"].startswith(
+        "version 7 cannot be explained: ML Metadata does not record version 7 (a folder copied in by hand?); "
+        ":predict still serves it"
+    )
+    assert _post(_app(tmp_path, None), EXPLAIN, {"instances": [{"fare": 1.0}]})[0] == 503
+
+
+def test_the_baseline_row_of_a_version_is_found_through_ml_metadata_or_its_absence_named(tmp_path: Path) -> None:
+    (tmp_path / "home").mkdir()
+    home = FakeHome(tmp_path / "home", sqlite=True)
+    first = home.run("run-1", span=1, version=100)
+    folder = tmp_path / "importance"
+    folder.mkdir()
+    (folder / "baseline.json").write_text(json.dumps(BASELINE))
+    importance = home.artifact("pipeline.FeatureImportance", str(folder))
+    home.execute(first["run"], "feature_importance", {"model": [first["model"]]}, {"feature_importance": [importance]})
+    home.run("run-2", span=2, version=200)  # a model trained before the pipeline had the step
+    config = _config(tmp_path)
+
+    assert baseline_of_version(config, 100) == (BASELINE, "")
+    assert baseline_of_version(config, 200) == (
+        None,
+        "the run that trained version 200 recorded no baseline row (it had no feature_importance step, "
+        "or that step's artifact folder was removed)",
+    )
+    assert baseline_of_version(config, 300) == (
+        None,
+        "ML Metadata does not record version 300 (a folder copied in by hand?)",
+    )
+    (folder / "baseline.json").unlink()
+    assert baseline_of_version(config, 100)[0] is None
+    elsewhere = _config(tmp_path / "empty")
+    assert baseline_of_version(elsewhere, 100) == (
+        None,
+        f"the home has no ML Metadata at {elsewhere.metadata_path} to find its baseline row in",
+    )
+
+
+def test_metrics_label_explain_requests_apart_from_predict() -> None:
+    assert endpoint_of("/v1/models/taxi_big_tipper:explain") == "explain"
+    assert endpoint_of("/v1/models/taxi_big_tipper/versions/3:explain") == "explain"
+    assert endpoint_of("/v1/models/taxi_big_tipper:predict") == "predict"
+    assert endpoint_of("/v1/models/taxi_big_tipper") == "status"
+    assert endpoint_of("/metrics") == "metrics"

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from pipeline.validation import load_schema
-from runners.serving_requests import RequestError, ServingFeature, columns, parse_predict, serving_features
+from runners.serving_requests import (
+    RequestError,
+    ServingFeature,
+    columns,
+    parse_explain,
+    parse_predict,
+    serving_features,
+)
 from tests.conftest import ROOT
 
 SCHEMA = load_schema(ROOT / "schema" / "schema.pbtxt")
@@ -139,3 +146,23 @@ def test_b64_examples_are_checked_with_the_same_rules() -> None:
 def test_features_excluded_from_serving_are_not_served() -> None:
     assert all(isinstance(f, ServingFeature) for f in FEATURES)
     assert "trip_start_timestamp" not in {f.name for f in FEATURES}
+
+
+def test_explain_keeps_only_the_features_an_instance_sent_so_the_rest_take_the_baseline() -> None:
+    partial = {k: v for k, v in ROW.items() if k != "company"}
+    rows = parse_explain(_body({"instances": [ROW, {**partial, "company": None}, partial]}), FEATURES, 10)
+
+    assert rows[0] == ROW
+    assert rows[1] == {**partial, "company": None}  # a null is sent: the model fills it, as for :predict
+    assert rows[2] == partial and "company" not in rows[2]
+
+
+def test_explain_refuses_what_predict_refuses_and_examples_and_columns() -> None:
+    with pytest.raises(RequestError, match="instance 1: feature 'fare' is 'cheap'; expected a number"):
+        parse_explain(_body({"instances": [ROW, {**ROW, "fare": "cheap"}]}), FEATURES, 10)
+    with pytest.raises(RequestError, match="at most 2"):
+        parse_explain(_body({"instances": [ROW] * 3}), FEATURES, 2)
+    with pytest.raises(RequestError, match=r"b64 tf\.Examples are only predicted"):
+        parse_explain(_body({"instances": [{"b64": _example(ROW)}]}), FEATURES, 10)
+    with pytest.raises(RequestError, match="not the columnar"):
+        parse_explain(_body({"inputs": {k: [v] for k, v in ROW.items()}}), FEATURES, 10)
