@@ -13,9 +13,9 @@ setup-dev:
 run: setup
 	.venv/bin/taxi-pipeline run $(ARGS)
 
-## test: the whole suite, end-to-end tests included (two worker processes; e2e modules stay whole)
+## test: the whole suite, end-to-end tests included (two worker processes, a test module stays on one)
 test: setup-dev
-	.venv/bin/python -m pytest -n 2 --dist loadgroup --durations=20 $(ARGS)
+	.venv/bin/python -m pytest -n 2 --dist loadfile --durations=20 $(ARGS)
 
 ## test-fast: unit tests only
 test-fast: setup-dev

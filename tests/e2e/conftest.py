@@ -71,7 +71,10 @@ class HealthyHome:
 
 @pytest.fixture(scope="session")
 def healthy_home(tmp_path_factory: pytest.TempPathFactory) -> HealthyHome:
-    """One real run shared by the data-gate and notebook tests; they copy the home, never change it."""
+    """One real run shared by every module that reads a trained home; they copy it before changing it.
+
+    Under `make test` (xdist, --dist loadfile) each worker that runs such a module builds its own.
+    """
     base = tmp_path_factory.mktemp("healthy")
     data_root = make_data_root(base, {1: SMALL_DATA / "span-1", 2: SMALL_DATA / "span-2"})
     home = base / "home"
