@@ -22,7 +22,7 @@ from pipeline import pipeline as taxi_pipeline
 from pipeline.components import DataGateError
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.validation import load_schema
-from runners import gates, home_lock, preflight, recovery, storage
+from runners import fastpath, gates, home_lock, preflight, recovery, storage
 from runners import metadata as md
 from runners.errors import EXIT_COMPONENT, EXIT_INPUT, EXIT_STORAGE, EXIT_USAGE, RunError
 from runners.progress import ProgressHandler
@@ -124,11 +124,7 @@ def span_bytes(folders: list[Path]) -> int:
 
 def code_fingerprint(root: Path = PROJECT_ROOT) -> str:
     """Digest of the model code, so editing it re-runs Transform and Trainer instead of hitting the cache."""
-    digest = hashlib.sha256()
-    for path in sorted((root / "models").glob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return fastpath.source_digest(root, ("models",))
 
 
 def snapshot_schema(schema_path: str, home: Path) -> str:
