@@ -36,6 +36,11 @@ def create_eval_config(min_binary_accuracy: float, max_accuracy_drop: float) -> 
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
+                # Named, so TFMA does not load the model once just to learn its type, and loads it
+                # with tf.saved_model rather than rebuilding Keras objects; it also keeps TFMA from
+                # adding the Keras compile() metrics, whose combiners each load the whole model
+                # again. Together that was more than half the Evaluator's time (BENCHMARKS.md).
+                model_type=tfma.TF_GENERIC,
                 signature_name=SERVING_SIGNATURE,
                 label_key=features.LABEL_KEY,
                 preprocessing_function_names=[TRANSFORM_SIGNATURE],
