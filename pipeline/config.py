@@ -44,9 +44,9 @@ class PipelineConfig:
     span: int | None = None
     # How many of the most recent spans the Trainer sees.
     window_spans: int = 4
-    train_steps: int = 2000
-    eval_steps: int = 200
-    batch_size: int = 128
+    train_steps: int = 300
+    eval_steps: int = 20
+    batch_size: int = 256
     learning_rate: float = 0.003
     hidden_units: tuple[int, ...] = (64, 32)
     # Hyperparameter search (models/tuning.py) before training; its best values win over the three above.
@@ -59,7 +59,7 @@ class PipelineConfig:
     # On Vertex (vertex_training): trials run this many at a time, each a Vertex AI job.
     tuner_parallel_trials: int = 1
     # Eval rows (a seeded sample) the permutation feature importance is computed on.
-    importance_rows: int = 5000
+    importance_rows: int = 2000
     # Blessing: the candidate needs at least this eval binary accuracy ...
     min_binary_accuracy: float = 0.7
     # ... and may not fall below the baseline by more than this (absolute).

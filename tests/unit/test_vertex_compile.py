@@ -205,7 +205,7 @@ def test_exposed_parameters_compile_into_pipeline_inputs(spec: dict[str, Any], s
     assert trainer_inputs["train_args"] == {"componentInputParameter": "train_args"}
     assert spec["runtimeConfig"]["parameters"] == {
         "data_root": {"stringValue": DATA_ROOT},
-        "train_args": {"stringValue": '{"num_steps": 2000}'},
+        "train_args": {"stringValue": json.dumps({"num_steps": PipelineConfig().train_steps})},
     }
     # A RuntimeParameter nested inside a proto compiles without error into a JSON constant that no
     # submit can change (see tensorflow/tfx#7733): none may be left in the spec.
