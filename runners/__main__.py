@@ -1,7 +1,5 @@
 """`python -m runners`: the same as the `taxi-pipeline` command."""
 
-import sys
+from runners.cli import entry_point
 
-from runners.cli import main
-
-sys.exit(main())
+entry_point()

@@ -123,7 +123,7 @@ def test_commands_and_files_it_names_exist(steps: dict[str, dict[str, Any]]) -> 
     assert steps["build-image"]["args"][-1] == "." and (ROOT / "Dockerfile").is_file()
 
     # .venv/bin/taxi-pipeline compile|submit --profile vertex: the console script, its subcommands, the profile.
-    assert pyproject["project"]["scripts"]["taxi-pipeline"] == "runners.cli:main"
+    assert pyproject["project"]["scripts"]["taxi-pipeline"] == "runners.cli:entry_point"
     profiles = yaml.safe_load((ROOT / "pipeline" / "profiles.yaml").read_text())
     for step_id in ("compile", "submit"):
         step = steps[step_id]
