@@ -13,7 +13,8 @@ from typing import Any
 import keras_tuner
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
+from tfx.components.tuner.component import TunerFnResult
 
 from models import trainer
 from models.model import build_keras_model
@@ -110,7 +111,7 @@ def tuning_values_to_hyperparameters(values: dict[str, Any]) -> dict[str, Any]:
     return trainer.tuned_hyperparameters(values)
 
 
-def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
+def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     """Builds the tuner and the arguments of its search.
 
     custom_config carries "tuner_trials" (max trials), "tuner_time_budget_s" and the configured
@@ -138,7 +139,7 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
         seed=42,
     )
     tuner = TaxiTuner(oracle=oracle, directory=fn_args.working_dir, project_name="taxi_tuning", overwrite=True)
-    return tfx.components.TunerFnResult(
+    return TunerFnResult(
         tuner=tuner,
         fit_kwargs={
             "train": train,

@@ -7,6 +7,7 @@ window. Progress goes to the console, full logs to <home>/logs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -14,7 +15,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -117,6 +118,35 @@ def beam_args_for(configured: tuple[str, ...], input_bytes: int, cpus: int | Non
     return (*chosen, *configured)
 
 
+def runs_beam_locally(beam_args: tuple[str, ...] | list[str]) -> bool:
+    """True when the Beam components run on this machine: no --runner, or DirectRunner."""
+    runners = [a.split("=", 1)[1] for a in beam_args if a.startswith("--runner=")]
+    return not runners or runners[-1] in ("DirectRunner", "direct")
+
+
+@contextlib.contextmanager
+def no_tfx_package_staging() -> Iterator[None]:
+    """Stops TFX from building a source package of itself for every Beam component of this process.
+
+    TFX's Beam executors run `setup.py sdist` on the installed tfx (about 2 s each: ExampleGen,
+    StatisticsGen, Transform, Evaluator) so that remote workers can install it. Beam's DirectRunner
+    runs in this environment, in-process or in local worker processes, and never installs it. Only
+    for runs whose Beam options name no remote runner (see runs_beam_locally).
+    """
+    from tfx.utils import dependency_utils
+
+    original = dependency_utils.make_beam_dependency_flags
+
+    def unchanged(beam_pipeline_args: list[str]) -> list[str]:
+        return beam_pipeline_args
+
+    dependency_utils.make_beam_dependency_flags = unchanged
+    try:
+        yield
+    finally:
+        dependency_utils.make_beam_dependency_flags = original
+
+
 def span_bytes(folders: list[Path]) -> int:
     """Total size of the files in the given span folders."""
     return sum(p.stat().st_size for folder in folders for p in folder.rglob("*") if p.is_file())
@@ -156,7 +186,7 @@ def build(
     beam_args: tuple[str, ...] | None = None,
 ) -> Any:
     """Builds the pipeline object for one LocalDagRunner invocation (beam_args default: the config's)."""
-    from tfx import v1 as tfx
+    from tfx.orchestration.metadata import sqlite_metadata_connection_config
 
     return taxi_pipeline.create_pipeline(
         pipeline_name=config.pipeline_name,
@@ -182,9 +212,7 @@ def build(
         drift_action=config.drift_action,
         ingest_only=ingest_only,
         enable_cache=config.enable_cache,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(Path(config.metadata_path).resolve())
-        ),
+        metadata_connection_config=sqlite_metadata_connection_config(str(Path(config.metadata_path).resolve())),
         beam_pipeline_args=config.beam_args if beam_args is None else beam_args,
     )
 
@@ -204,7 +232,7 @@ def _run_one(pipeline_obj: Any, config: PipelineConfig, out: TextIO) -> tuple[st
     """Runs one LocalDagRunner invocation and returns (its run id, the progress record)."""
     import logging
 
-    from tfx import v1 as tfx
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     store = md.connect(config.metadata_path, create=True)
     before = set(md.run_ids(store, config.pipeline_name))
@@ -212,7 +240,9 @@ def _run_one(pipeline_obj: Any, config: PipelineConfig, out: TextIO) -> tuple[st
     # LocalDagRunner's start/finish records come through absl's logger.
     logging.getLogger("absl").addHandler(handler)
     try:
-        tfx.orchestration.LocalDagRunner().run(pipeline_obj)
+        local_beam = runs_beam_locally(list(pipeline_obj.beam_pipeline_args))
+        with no_tfx_package_staging() if local_beam else contextlib.nullcontext():
+            LocalDagRunner().run(pipeline_obj)
     except Exception as err:
         failed = handler.current or "the pipeline"
         if failed == taxi_pipeline.DATA_GATE or isinstance(err, DataGateError):

@@ -11,7 +11,8 @@ judge a span exactly as the gate does.
 
 import logging
 
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from pipeline import validation
@@ -23,13 +24,13 @@ class DataGateError(RuntimeError):
     """A span did not pass the data gate; the message lists every reason."""
 
 
-@tfx.dsl.components.component
+@component
 def DataGate(
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    statistics: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleStatistics],
-    anomalies: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleAnomalies],
-    drift_report: tfx.dsl.components.InputArtifact[DriftReport],
-    policy: tfx.dsl.components.Parameter[str],
+    examples: InputArtifact[standard_artifacts.Examples],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
+    drift_report: InputArtifact[DriftReport],
+    policy: Parameter[str],
 ) -> None:
     """Judges a span and raises DataGateError when it must not be trained on.
 

@@ -12,7 +12,8 @@ even for a span that the gate then stops. The logic lives in pipeline.validation
 import json
 import logging
 
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact, standard_artifacts
 
 from pipeline import validation
@@ -32,14 +33,14 @@ class DriftReport(artifact.Artifact):
     TYPE_NAME = "pipeline.DriftReport"
 
 
-@tfx.dsl.components.component
+@component
 def DriftCheck(
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    statistics: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleStatistics],
-    schema: tfx.dsl.components.InputArtifact[standard_artifacts.Schema],
-    drift_report: tfx.dsl.components.OutputArtifact[DriftReport],
-    baseline_examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples] = None,
-    baseline_statistics: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleStatistics] = None,
+    examples: InputArtifact[standard_artifacts.Examples],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    schema: InputArtifact[standard_artifacts.Schema],
+    drift_report: OutputArtifact[DriftReport],
+    baseline_examples: InputArtifact[standard_artifacts.Examples] = None,
+    baseline_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
 ) -> None:
     """Compares the train split of `statistics` with that of `baseline_statistics`.
 

@@ -12,7 +12,8 @@ names a client sends. The computation is pipeline.explanations.permutation_impor
 import json
 import logging
 
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact, standard_artifacts
 from tfx.utils import path_utils
 
@@ -32,16 +33,16 @@ class FeatureImportance(artifact.Artifact):
     TYPE_NAME = "pipeline.FeatureImportance"
 
 
-@tfx.dsl.components.component
+@component
 def FeatureImportanceComponent(
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    statistics: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleStatistics],
-    feature_importance: tfx.dsl.components.OutputArtifact[FeatureImportance],
-    max_rows: tfx.dsl.components.Parameter[int] = 5000,
-    repeats: tfx.dsl.components.Parameter[int] = 3,
-    seed: tfx.dsl.components.Parameter[int] = 0,
-    metric: tfx.dsl.components.Parameter[str] = "auc",
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    feature_importance: OutputArtifact[FeatureImportance],
+    max_rows: Parameter[int] = 2000,
+    repeats: Parameter[int] = 3,
+    seed: Parameter[int] = 0,
+    metric: Parameter[str] = "auc",
 ) -> None:
     """Computes permutation importance on the eval split of `examples`.
 
