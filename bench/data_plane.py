@@ -36,11 +36,16 @@ EST_FIXED_S = 60
 def child(csv_dir: Path, home: Path, beam_mode: str) -> None:
     """Runs ExampleGen, StatisticsGen and Transform on csv_dir/span-1 in this process."""
     sys.path.insert(0, str(REPO))
-    from tfx import v1 as tfx
+    from tfx.components import CsvExampleGen, StatisticsGen
+    from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from tfx.orchestration.metadata import sqlite_metadata_connection_config
+    from tfx.orchestration.pipeline import Pipeline
+    from tfx.proto import example_gen_pb2
 
     from pipeline.config import load_config
-    from pipeline.pipeline import SPAN_PATTERN
-    from runners.local import beam_args_for, span_bytes
+    from pipeline.pipeline import SPAN_PATTERN, make_transform, split_output_config
+    from runners.local import beam_args_for, no_tfx_package_staging, span_bytes
 
     config = load_config(profile="local", environ={})
     if beam_mode == "auto":
@@ -50,43 +55,31 @@ def child(csv_dir: Path, home: Path, beam_mode: str) -> None:
     else:
         beam_args = ("--direct_running_mode=multi_processing", f"--direct_num_workers={os.cpu_count()}")
     print(f"beam args: {' '.join(beam_args)}", flush=True)
-    output_config = tfx.proto.Output(
-        split_config=tfx.proto.SplitConfig(
-            splits=[
-                tfx.proto.SplitConfig.Split(name="train", hash_buckets=2),
-                tfx.proto.SplitConfig.Split(name="eval", hash_buckets=1),
-            ]
-        )
-    )
-    example_gen = tfx.components.CsvExampleGen(
+    # The pipeline's own split and Transform settings.
+    example_gen = CsvExampleGen(
         input_base=str(csv_dir),
-        input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=SPAN_PATTERN)]),
-        output_config=output_config,
+        input_config=example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=SPAN_PATTERN)]
+        ),
+        output_config=split_output_config(),
     ).with_id("example_gen")
-    schema = tfx.components.ImportSchemaGen(schema_file=config.schema_path).with_id("schema_importer")
-    statistics = tfx.components.StatisticsGen(
-        examples=example_gen.outputs["examples"], schema=schema.outputs["schema"]
-    ).with_id("statistics_gen")
-    transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
-        schema=schema.outputs["schema"],
-        preprocessing_fn="models.preprocessing.preprocessing_fn",
-        splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
-        disable_statistics=True,
-    ).with_id("transform")
+    schema = ImportSchemaGen(schema_file=config.schema_path).with_id("schema_importer")
+    statistics = StatisticsGen(examples=example_gen.outputs["examples"], schema=schema.outputs["schema"]).with_id(
+        "statistics_gen"
+    )
+    transform = make_transform(example_gen.outputs["examples"], schema.outputs["schema"])
     # StatisticsGen before Transform, as in the pipeline, so their times do not overlap.
     transform.add_upstream_node(statistics)
-    pipeline = tfx.dsl.Pipeline(
+    pipeline = Pipeline(
         pipeline_name="data_plane",
         pipeline_root=str(home / "pipeline_root"),
         components=[example_gen, schema, statistics, transform],
         enable_cache=False,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(home / "metadata.db")
-        ),
+        metadata_connection_config=sqlite_metadata_connection_config(str(home / "metadata.db")),
         beam_pipeline_args=list(beam_args),
     )
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    with no_tfx_package_staging():
+        LocalDagRunner().run(pipeline)
 
 
 def pyarrow_floor(csv: Path) -> dict[str, Any]:

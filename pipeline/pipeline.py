@@ -164,14 +164,7 @@ def create_pipeline(
         range_config = range_config_pb2.RangeConfig(
             static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
         )
-    output_config = example_gen_pb2.Output(
-        split_config=example_gen_pb2.SplitConfig(
-            splits=[
-                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
-                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
-            ]
-        )
-    )
+    output_config = split_output_config()
     if bigquery_query:
         # Reads the rows the query returns, with the CSV's column names; the query picks the time range.
         from tfx.extensions.google_cloud_big_query.example_gen.component import BigQueryExampleGen
@@ -277,23 +270,7 @@ def create_pipeline(
 
     custom_config = {"code_fingerprint": code_fingerprint}
     # Feature engineering over the window; its graph ships inside the model.
-    transform = Transform(
-        examples=training_examples,
-        schema=schema_importer.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN,
-        splits_config=transform_pb2.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
-        custom_config=custom_config,
-        # StatisticsGen already profiles the raw data; Transform's own pre/post statistics would
-        # double the Beam work of every run.
-        disable_statistics=True,
-        # Nothing feeds the analyzer cache back into a later Transform, so writing it (one file per
-        # analyzer and span, and a per-span analysis graph) is pure cost: about a tenth of the step.
-        disable_analyzer_cache=True,
-        # Builds the graph with tf.compat.v1 instead of tracing tf.functions: the same transformation
-        # (models/preprocessing.py is graph code either way) in half the time on the bundled data,
-        # most of it saved tracing and saving. The Trainer and serving load it as they load a TF2 one.
-        force_tf_compat_v1=True,
-    ).with_id(TRANSFORM)
+    transform = make_transform(training_examples, schema_importer.outputs["schema"], custom_config)
     # A span stopped by the data gate must not reach feature engineering.
     transform.add_upstream_node(data_gate)
 
@@ -414,6 +391,39 @@ def create_pipeline(
     return _pipeline(
         pipeline_name, pipeline_root, components, enable_cache, metadata_connection_config, beam_pipeline_args
     )
+
+
+def split_output_config() -> example_gen_pb2.Output:
+    """ExampleGen's split: two thirds train, one third eval, by a hash of each row."""
+    return example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
+            splits=[
+                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
+                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+            ]
+        )
+    )
+
+
+def make_transform(examples: Any, schema: Any, custom_config: dict[str, Any] | None = None) -> Transform:
+    """The Transform step: analyses the train split, transforms both (bench/data_plane.py runs it too)."""
+    return Transform(
+        examples=examples,
+        schema=schema,
+        preprocessing_fn=PREPROCESSING_FN,
+        splits_config=transform_pb2.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
+        custom_config=custom_config,
+        # StatisticsGen already profiles the raw data; Transform's own pre/post statistics would
+        # double the Beam work of every run.
+        disable_statistics=True,
+        # Nothing feeds the analyzer cache back into a later Transform, so writing it (one file per
+        # analyzer and span, and a per-span analysis graph) is pure cost: about a tenth of the step.
+        disable_analyzer_cache=True,
+        # Builds the graph with tf.compat.v1 instead of tracing tf.functions: the same transformation
+        # (models/preprocessing.py is graph code either way) in half the time on the bundled data,
+        # most of it saved tracing and saving. The Trainer and serving load it as they load a TF2 one.
+        force_tf_compat_v1=True,
+    ).with_id(TRANSFORM)
 
 
 def _parameter(name: str, default: str) -> Any:
