@@ -29,8 +29,8 @@ from common import component_durations, evaluation_metrics, fmt_table, machine, 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 # Cold run time measured on a quiet 2-core machine, for the "this will take" estimate.
-EST_COLD_S = {"reference": 105, "ours": 120}
-EST_RERUN_S = {"reference": 25, "ours": 5}
+EST_COLD_S = {"reference": 180, "ours": 75}
+EST_RERUN_S = {"reference": 37, "ours": 1}
 
 
 def reference_dir() -> Path:
