@@ -118,10 +118,20 @@ def beam_args_for(configured: tuple[str, ...], input_bytes: int, cpus: int | Non
     return (*chosen, *configured)
 
 
+# Names Beam resolves to its local DirectRunner (case and a "Runner" suffix aside).
+_LOCAL_RUNNERS = frozenset({"direct", "switchingdirect", "bundlebaseddirect"})
+
+
 def runs_beam_locally(beam_args: tuple[str, ...] | list[str]) -> bool:
-    """True when the Beam components run on this machine: no --runner, or DirectRunner."""
-    runners = [a.split("=", 1)[1] for a in beam_args if a.startswith("--runner=")]
-    return not runners or runners[-1] in ("DirectRunner", "direct")
+    """True when the Beam components run on this machine: no runner named, or a DirectRunner.
+
+    The options are read by Beam's own parser, so `--runner=X` and `--runner X` (as a space-separated
+    TAXI_PIPELINE_BEAM_ARGS gives it) count alike, the last one winning.
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    runner = PipelineOptions(list(beam_args)).view_as(StandardOptions).runner
+    return runner is None or str(runner).lower().removesuffix("runner") in _LOCAL_RUNNERS
 
 
 @contextlib.contextmanager
@@ -240,7 +250,7 @@ def _run_one(pipeline_obj: Any, config: PipelineConfig, out: TextIO) -> tuple[st
     # LocalDagRunner's start/finish records come through absl's logger.
     logging.getLogger("absl").addHandler(handler)
     try:
-        local_beam = runs_beam_locally(list(pipeline_obj.beam_pipeline_args))
+        local_beam = runs_beam_locally(pipeline_obj.beam_pipeline_args)
         with no_tfx_package_staging() if local_beam else contextlib.nullcontext():
             LocalDagRunner().run(pipeline_obj)
     except Exception as err:

@@ -53,6 +53,10 @@ def test_tfx_package_staging_is_skipped_only_inside_the_context() -> None:
         (["--runner=DirectRunner"], True),
         (["--runner=DataflowRunner", "--project=p"], False),
         (["--runner=DataflowRunner", "--runner=DirectRunner"], True),
+        # A space-separated TAXI_PIPELINE_BEAM_ARGS gives the flag and its value as two items.
+        (["--runner", "DataflowRunner"], False),
+        (["--runner", "direct"], True),
+        (["--runner=FlinkRunner"], False),
     ],
 )
 def test_runs_beam_locally(args: list[str], local: bool) -> None:
