@@ -41,10 +41,9 @@ def child(csv_dir: Path, home: Path, beam_mode: str) -> None:
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
     from tfx.orchestration.metadata import sqlite_metadata_connection_config
     from tfx.orchestration.pipeline import Pipeline
-    from tfx.proto import example_gen_pb2
 
     from pipeline.config import load_config
-    from pipeline.pipeline import SPAN_PATTERN, make_transform, split_output_config
+    from pipeline.pipeline import make_transform, span_input_config, split_output_config
     from runners.local import beam_args_for, no_tfx_package_staging, span_bytes
 
     config = load_config(profile="local", environ={})
@@ -58,9 +57,7 @@ def child(csv_dir: Path, home: Path, beam_mode: str) -> None:
     # The pipeline's own split and Transform settings.
     example_gen = CsvExampleGen(
         input_base=str(csv_dir),
-        input_config=example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=SPAN_PATTERN)]
-        ),
+        input_config=span_input_config(),
         output_config=split_output_config(),
     ).with_id("example_gen")
     schema = ImportSchemaGen(schema_file=config.schema_path).with_id("schema_importer")

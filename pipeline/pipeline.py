@@ -174,9 +174,7 @@ def create_pipeline(
         # Reads one span; span-to-span history is assembled by the window resolver below.
         example_gen = CsvExampleGen(
             input_base=_parameter(DATA_ROOT_PARAMETER, data_root) if runtime_parameters else data_root,
-            input_config=example_gen_pb2.Input(
-                splits=[example_gen_pb2.Input.Split(name="single_split", pattern=SPAN_PATTERN)]
-            ),
+            input_config=span_input_config(),
             output_config=output_config,
             range_config=range_config,
         ).with_id(EXAMPLE_GEN)
@@ -391,6 +389,11 @@ def create_pipeline(
     return _pipeline(
         pipeline_name, pipeline_root, components, enable_cache, metadata_connection_config, beam_pipeline_args
     )
+
+
+def span_input_config() -> example_gen_pb2.Input:
+    """CsvExampleGen's input: the CSV files of `span-<N>/` folders, read as one split and re-split on output."""
+    return example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern=SPAN_PATTERN)])
 
 
 def split_output_config() -> example_gen_pb2.Output:
