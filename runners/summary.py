@@ -106,18 +106,14 @@ def read_evaluation(uri: str) -> tuple[dict[str, float], dict[str, dict[str, flo
 def read_blessing_reasons(uri: str) -> list[str]:
     """Explains TFMA's validation result in words, one line per failed threshold."""
     import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.slicer import slicer_lib
 
     result = tfma.load_validation_result(uri)
     if result.validation_ok:
         return []
     reasons = []
     for per_slice in result.metric_validations_per_slice:
-        where = slice_name(
-            tuple(
-                (c.feature_key or "", c.bytes_value or c.int64_value or c.float_value)
-                for c in per_slice.slice_key.single_slice_keys
-            )
-        )
+        where = slice_name(slicer_lib.deserialize_slice_key(per_slice.slice_key))
         for failure in per_slice.failures:
             metric = failure.metric_key.name
             if failure.metric_key.is_diff:
@@ -130,7 +126,13 @@ def read_blessing_reasons(uri: str) -> list[str]:
             else:
                 bound = threshold.change_threshold.absolute.value
                 reasons.append(f"{where}: {metric} = {value:+.4f}, beyond the allowed change {bound:+.4g}")
-    if result.HasField("missing_thresholds") or not reasons:
+    for spec in result.missing_slices:
+        keys = ", ".join(spec.feature_keys) or "overall"
+        reasons.append(f"slice {keys}: no examples to evaluate, so its thresholds could not be checked")
+    # A bool in TFMA 0.47's proto3 (no presence to test): a threshold whose metric was not computed.
+    if result.missing_thresholds:
+        reasons.append("a threshold names a metric the evaluation did not compute (see the eval config)")
+    if not reasons:
         reasons.append("TFMA's validation did not pass (see the evaluation output for details)")
     return reasons
 

@@ -1,0 +1,66 @@
+"""The not-blessed summary reads TFMA's own ValidationResult proto, as the Evaluator writes it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+from tensorflow_model_analysis.proto import config_pb2, metrics_for_slice_pb2, validation_result_pb2
+
+from runners.summary import read_blessing_reasons
+
+
+def _failure(
+    value: float, threshold: config_pb2.MetricThreshold, is_diff: bool = False
+) -> validation_result_pb2.ValidationFailure:
+    failure = validation_result_pb2.ValidationFailure(metric_threshold=threshold)
+    failure.metric_key.name = "binary_accuracy"
+    failure.metric_key.is_diff = is_diff
+    failure.metric_value.double_value.value = value
+    return failure
+
+
+def _write(folder: Path, result: validation_result_pb2.ValidationResult) -> str:
+    with tf.io.TFRecordWriter(str(folder / "validations.tfrecord")) as writer:
+        writer.write(result.SerializeToString())
+    return str(folder)
+
+
+def test_every_failed_threshold_is_named_with_its_value_and_bound(tmp_path: Path) -> None:
+    absolute = config_pb2.MetricThreshold()
+    absolute.value_threshold.lower_bound.value = 0.7
+    change = config_pb2.MetricThreshold()
+    change.change_threshold.absolute.value = -0.01
+    overall = validation_result_pb2.MetricsValidationForSlice(
+        failures=[_failure(0.61, absolute), _failure(-0.05, change, is_diff=True)]
+    )
+    hour = validation_result_pb2.MetricsValidationForSlice(failures=[_failure(0.5, absolute)])
+    hour.slice_key.single_slice_keys.append(
+        metrics_for_slice_pb2.SingleSliceKey(column="trip_start_hour", int64_value=3)
+    )
+    payment = validation_result_pb2.MetricsValidationForSlice(failures=[_failure(0.4, absolute)])
+    payment.slice_key.single_slice_keys.append(
+        metrics_for_slice_pb2.SingleSliceKey(column="payment_type", bytes_value=b"Cash")
+    )
+    result = validation_result_pb2.ValidationResult(
+        validation_ok=False, metric_validations_per_slice=[overall, hour, payment], missing_thresholds=True
+    )
+    assert read_blessing_reasons(_write(tmp_path, result)) == [
+        "overall: binary_accuracy = 0.6100, below the required 0.7000",
+        "overall: binary_accuracy (change vs baseline) = -0.0500, beyond the allowed change -0.01",
+        "trip_start_hour=3: binary_accuracy = 0.5000, below the required 0.7000",
+        "payment_type=Cash: binary_accuracy = 0.4000, below the required 0.7000",
+        "a threshold names a metric the evaluation did not compute (see the eval config)",
+    ]
+
+
+def test_a_passing_validation_has_no_reasons(tmp_path: Path) -> None:
+    assert read_blessing_reasons(_write(tmp_path, validation_result_pb2.ValidationResult(validation_ok=True))) == []
+
+
+def test_a_failed_validation_without_failures_still_says_it_failed(tmp_path: Path) -> None:
+    result = validation_result_pb2.ValidationResult(validation_ok=False)
+    result.missing_slices.append(config_pb2.SlicingSpec(feature_keys=["trip_start_hour"]))
+    assert read_blessing_reasons(_write(tmp_path, result)) == [
+        "slice trip_start_hour: no examples to evaluate, so its thresholds could not be checked"
+    ]
