@@ -64,6 +64,8 @@ class PipelineConfig:
     min_binary_accuracy: float = 0.7
     # ... and may not fall below the baseline by more than this (absolute).
     max_accuracy_drop: float = 1e-10
+    # ... and, when above 0, at least this accuracy in every slice of models/features.SLICE_FEATURES.
+    min_slice_binary_accuracy: float = 0.0
     # The data gate in front of Transform. Anomaly types are TFDV's names (e.g. SCHEMA_NEW_COLUMN,
     # ENUM_TYPE_UNEXPECTED_STRING_VALUES); "*" stands for every type TFDV reports as an ERROR.
     blocking_anomalies: tuple[str, ...] = ("*",)
@@ -126,6 +128,12 @@ class PipelineConfig:
             0.0 <= self.min_binary_accuracy <= 1.0,
             "min_binary_accuracy",
             self.min_binary_accuracy,
+            "a number between 0 and 1",
+        )
+        _require(
+            0.0 <= self.min_slice_binary_accuracy <= 1.0,
+            "min_slice_binary_accuracy",
+            self.min_slice_binary_accuracy,
             "a number between 0 and 1",
         )
         _require(self.max_accuracy_drop >= 0, "max_accuracy_drop", self.max_accuracy_drop, "a number >= 0")

@@ -12,17 +12,21 @@ TRANSFORM_SIGNATURE = "transform_features"
 GATING_METRIC = "binary_accuracy"
 
 
-def create_eval_config(min_binary_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfig:
+def create_eval_config(
+    min_binary_accuracy: float, max_accuracy_drop: float, min_slice_binary_accuracy: float = 0.0
+) -> tfma.EvalConfig:
     """Builds the Evaluator's config.
 
     Args:
         min_binary_accuracy: absolute lower bound on eval binary accuracy.
         max_accuracy_drop: how far below the baseline's accuracy a candidate may be and still be
             blessed; only applied when a blessed baseline exists.
+        min_slice_binary_accuracy: absolute lower bound on the binary accuracy of every slice of
+            the slice features (features.SLICE_FEATURES); 0 gates no slice.
 
     Returns:
         An EvalConfig computing AUC, binary accuracy, precision, recall and calibration overall
-        and per slice, with both thresholds on binary accuracy.
+        and per slice, with both thresholds on binary accuracy overall and the slice bound if set.
     """
     accuracy_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_binary_accuracy}),
@@ -33,6 +37,18 @@ def create_eval_config(min_binary_accuracy: float, max_accuracy_drop: float) -> 
             absolute={"value": -max_accuracy_drop if max_accuracy_drop else -1e-10},
         ),
     )
+    per_slice_thresholds = [
+        tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_threshold)
+    ]
+    if min_slice_binary_accuracy > 0:
+        per_slice_thresholds.append(
+            tfma.PerSliceMetricThreshold(
+                slicing_specs=[tfma.SlicingSpec(feature_keys=[k]) for k in features.SLICE_FEATURES],
+                threshold=tfma.MetricThreshold(
+                    value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_slice_binary_accuracy})
+                ),
+            )
+        )
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
@@ -52,16 +68,9 @@ def create_eval_config(min_binary_accuracy: float, max_accuracy_drop: float) -> 
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
                     tfma.MetricConfig(class_name="AUC"),
-                    # Gate on the overall slice only: per-slice values are reported, but a
-                    # handful of rows in one hour must not block a release on their own.
-                    tfma.MetricConfig(
-                        class_name="BinaryAccuracy",
-                        per_slice_thresholds=[
-                            tfma.PerSliceMetricThreshold(
-                                slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_threshold
-                            )
-                        ],
-                    ),
+                    # Gated overall; slices only when min_slice_binary_accuracy asks for it, since
+                    # by default a handful of rows in one hour must not block a release on their own.
+                    tfma.MetricConfig(class_name="BinaryAccuracy", per_slice_thresholds=per_slice_thresholds),
                     tfma.MetricConfig(class_name="Precision"),
                     tfma.MetricConfig(class_name="Recall"),
                     tfma.MetricConfig(class_name="Calibration"),

@@ -94,6 +94,7 @@ def create_pipeline(
     code_fingerprint: str = "",
     min_binary_accuracy: float = 0.7,
     max_accuracy_drop: float = 1e-10,
+    min_slice_binary_accuracy: float = 0.0,
     blocking_anomalies: Sequence[str] = (ALL_ANOMALIES,),
     warning_anomalies: Sequence[str] = (),
     drift_action: str = "stop",
@@ -132,6 +133,7 @@ def create_pipeline(
             Transform and Trainer instead of reusing the cache.
         min_binary_accuracy: the blessing's absolute threshold.
         max_accuracy_drop: the blessing's allowed drop against the baseline.
+        min_slice_binary_accuracy: the blessing's absolute threshold on every slice; 0 gates no slice.
         blocking_anomalies: anomaly types (TFDV names) that stop the run before Transform; "*" is every
             type TFDV reports as an ERROR.
         warning_anomalies: anomaly types that are only reported; they win over blocking_anomalies.
@@ -350,7 +352,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
         schema=schema_importer.outputs["schema"],
-        eval_config=create_eval_config(min_binary_accuracy, max_accuracy_drop),
+        eval_config=create_eval_config(min_binary_accuracy, max_accuracy_drop, min_slice_binary_accuracy),
     ).with_id(EVALUATOR)
 
     pusher: Any

@@ -217,6 +217,7 @@ def build(
         code_fingerprint=fingerprint,
         min_binary_accuracy=config.min_binary_accuracy,
         max_accuracy_drop=config.max_accuracy_drop,
+        min_slice_binary_accuracy=config.min_slice_binary_accuracy,
         blocking_anomalies=config.blocking_anomalies,
         warning_anomalies=config.warning_anomalies,
         drift_action=config.drift_action,

@@ -463,7 +463,7 @@ def _metrics_section(data: ReportData) -> h.Html:
             "p",
             "TFMA metrics of the candidate model on the eval split of the training window"
             + (", with the blessed baseline model's values and the change." if evaluation.has_baseline else ".")
-            + " Per-slice values are reported, not gated: only the thresholds below decide the blessing.",
+            + " Only the thresholds below decide the blessing; slices without one are reported, not gated.",
         )
     ]
     overall = evaluation.overall

@@ -166,6 +166,7 @@ def build_pipeline(config: PipelineConfig) -> Any:
         code_fingerprint=code_fingerprint(),
         min_binary_accuracy=config.min_binary_accuracy,
         max_accuracy_drop=config.max_accuracy_drop,
+        min_slice_binary_accuracy=config.min_slice_binary_accuracy,
         enable_cache=config.enable_cache,
         # Vertex AI keeps its own ML Metadata.
         metadata_connection_config=None,
