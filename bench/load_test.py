@@ -33,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 import models  # noqa: E402,F401  (Keras 2 for TensorFlow, as every entry point does)
 from pipeline.config import load_config  # noqa: E402
 from pipeline.validation import load_schema  # noqa: E402
-from runners.serving_requests import check_row, columns, serving_features  # noqa: E402
+from runners.serving.requests import check_row, columns, serving_features  # noqa: E402
 
 DEFAULT_ROWS = ROOT / "tests" / "data" / "taxi-small" / "span-2" / "data.csv"
 

@@ -37,6 +37,23 @@ from pipeline.atomic_pusher import AtomicFilesystemPusher
 from pipeline.cloud import VertexServing, VertexTraining
 from pipeline.components import DataGate, DriftCheck, FeatureImportanceComponent
 from pipeline.eval_config import create_eval_config
+from pipeline.ids import (
+    BASELINE_RESOLVER,
+    DATA_GATE,
+    DRIFT_CHECK,
+    EVALUATOR,
+    EXAMPLE_GEN,
+    EXAMPLE_VALIDATOR,
+    FEATURE_IMPORTANCE,
+    PREVIOUS_STATISTICS,
+    PUSHER,
+    SCHEMA_IMPORTER,
+    SPAN_WINDOW,
+    STATISTICS_GEN,
+    TRAINER,
+    TRANSFORM,
+    TUNER,
+)
 from pipeline.validation import ALL_ANOMALIES, GatePolicy
 from pipeline.vertex_pusher import VertexModelRegistryPusher
 
@@ -44,29 +61,6 @@ PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
 TUNER_FN = "models.tuning.tuner_fn"
 SPAN_PATTERN = "span-{SPAN}/*.csv"
-
-# Stable component ids: ML Metadata, the CLI and the tests find nodes by them.
-EXAMPLE_GEN = "example_gen"
-STATISTICS_GEN = "statistics_gen"
-SCHEMA_IMPORTER = "schema_importer"
-EXAMPLE_VALIDATOR = "example_validator"
-PREVIOUS_STATISTICS = "previous_statistics_resolver"
-DRIFT_CHECK = "drift_check"
-DATA_GATE = "data_gate"
-SPAN_WINDOW = "span_window_resolver"
-TRANSFORM = "transform"
-TUNER = "tuner"
-TRAINER = "trainer"
-FEATURE_IMPORTANCE = "feature_importance"
-BASELINE_RESOLVER = "latest_blessed_model_resolver"
-EVALUATOR = "evaluator"
-PUSHER = "pusher"
-
-# The part of the pipeline that ingests and validates a single span.
-INGEST_COMPONENTS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_IMPORTER, EXAMPLE_VALIDATOR, DRIFT_CHECK, DATA_GATE)
-# TUNER joins between TRANSFORM and TRAINER when tuning is on.
-COMPONENTS = (*INGEST_COMPONENTS, TRANSFORM, TRAINER, FEATURE_IMPORTANCE, EVALUATOR, PUSHER)
-RESOLVERS = (PREVIOUS_STATISTICS, SPAN_WINDOW, BASELINE_RESOLVER)
 
 # Pipeline parameters a Vertex run can override at submit time (see `runtime_parameters`).
 DATA_ROOT_PARAMETER = "data_root"

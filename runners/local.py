@@ -19,15 +19,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from pipeline import ids
 from pipeline import pipeline as taxi_pipeline
 from pipeline.components import DataGateError
-from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.config import PipelineConfig
 from pipeline.validation import load_schema
-from runners import fastpath, gates, home_lock, preflight, recovery, storage
-from runners import metadata as md
-from runners.errors import EXIT_COMPONENT, EXIT_INPUT, EXIT_STORAGE, EXIT_USAGE, RunError
-from runners.progress import ProgressHandler
-from runners.summary import RunSummary, summarize
+from runners import preflight
+from runners.errors import EXIT_COMPONENT, EXIT_GATE, EXIT_INPUT, EXIT_STORAGE, EXIT_USAGE, RunError
+from runners.home import fastpath, recovery, storage
+from runners.home import lock as home_lock
+from runners.home.progress import ProgressHandler
+from runners.pipeline_args import common_arguments, policy_of
+from runners.reports.console import format_gate_report
+from runners.store import gates
+from runners.store import metadata as md
+from runners.store.gates import GateReport, read_gate_report
+from runners.store.summary import RunSummary, summarize
 
 SPAN_DIR = re.compile(r"^span-(\d+)$")
 
@@ -162,11 +169,6 @@ def span_bytes(folders: list[Path]) -> int:
     return sum(p.stat().st_size for folder in folders for p in folder.rglob("*") if p.is_file())
 
 
-def code_fingerprint(root: Path = PROJECT_ROOT) -> str:
-    """Digest of the model code, so editing it re-runs Transform and Trainer instead of hitting the cache."""
-    return fastpath.source_digest(root, ("models",))
-
-
 def snapshot_schema(schema_path: str, home: Path) -> str:
     """Copies the curated schema to a content-addressed file under home.
 
@@ -199,30 +201,14 @@ def build(
     from tfx.orchestration.metadata import sqlite_metadata_connection_config
 
     return taxi_pipeline.create_pipeline(
-        pipeline_name=config.pipeline_name,
+        **common_arguments(config, fingerprint),
         pipeline_root=str(Path(config.pipeline_root).resolve()),
         data_root=str(Path(config.data_root).resolve()),
         schema_path=schema_path,
         serving_dir=str(Path(config.serving_dir).resolve()),
         span=span,
         window_spans=len(window),
-        train_steps=config.train_steps,
-        eval_steps=config.eval_steps,
-        hyperparameters=config.hyperparameters,
-        tune=config.tune,
-        tuner_trials=config.tuner_trials,
-        tuner_time_budget_s=config.tuner_time_budget_s,
-        tuner_trial_steps=config.tuner_trial_steps,
-        importance_rows=config.importance_rows,
-        code_fingerprint=fingerprint,
-        min_binary_accuracy=config.min_binary_accuracy,
-        max_accuracy_drop=config.max_accuracy_drop,
-        min_slice_binary_accuracy=config.min_slice_binary_accuracy,
-        blocking_anomalies=config.blocking_anomalies,
-        warning_anomalies=config.warning_anomalies,
-        drift_action=config.drift_action,
         ingest_only=ingest_only,
-        enable_cache=config.enable_cache,
         metadata_connection_config=sqlite_metadata_connection_config(str(Path(config.metadata_path).resolve())),
         beam_pipeline_args=config.beam_args if beam_args is None else beam_args,
     )
@@ -230,7 +216,7 @@ def build(
 
 def _state_reader(config: PipelineConfig) -> Callable[[str], str]:
     def state_of(node_id: str) -> str:
-        if node_id in taxi_pipeline.RESOLVERS:
+        if node_id in ids.RESOLVERS:
             return "resolved"
         store = md.connect(config.metadata_path)
         executions = md.node_executions(store, config.pipeline_name, node_id)
@@ -256,10 +242,10 @@ def _run_one(pipeline_obj: Any, config: PipelineConfig, out: TextIO) -> tuple[st
             LocalDagRunner().run(pipeline_obj)
     except Exception as err:
         failed = handler.current or "the pipeline"
-        if failed == taxi_pipeline.DATA_GATE or isinstance(err, DataGateError):
+        if failed == ids.DATA_GATE or isinstance(err, DataGateError):
             # A stop, not a crash: print the gate's findings from ML Metadata instead of a traceback.
             stopped = [r for r in md.run_ids(md.connect(config.metadata_path), config.pipeline_name) if r not in before]
-            raise gates.gate_stop(config, stopped[-1] if stopped else "", out, str(err)) from err
+            raise gate_stop(config, stopped[-1] if stopped else "", out, str(err)) from err
         no_space = storage.storage_failure(err, failed, Path(config.home).resolve())
         if no_space is not None:
             raise no_space from err
@@ -280,7 +266,7 @@ def run(config: PipelineConfig, out: TextIO = sys.stdout, log_file: Path | None 
     Args:
         config: the run's configuration.
         out: where progress lines go.
-        log_file: the log file the caller set up (see runners.progress.quiet_and_logged); named
+        log_file: the log file the caller set up (see runners.home.progress.quiet_and_logged); named
             in the progress header only.
 
     Raises:
@@ -341,7 +327,7 @@ def _run_holding_lock(config: PipelineConfig, out: TextIO, log_file: Path | None
     Args:
         config: the run's configuration.
         out: where progress lines go.
-        log_file: the log file the caller set up (see runners.progress.quiet_and_logged); named
+        log_file: the log file the caller set up (see runners.home.progress.quiet_and_logged); named
             in the progress header only.
 
     Raises:
@@ -359,7 +345,7 @@ def _run_holding_lock(config: PipelineConfig, out: TextIO, log_file: Path | None
         raise RunError(f"{err} (copied from {config.schema_path})", EXIT_USAGE) from None
     # Unreadable files fail here in a second, with the file and line, rather than deep inside Beam.
     preflight.require_readable([(s, spans[s]) for s in (*plan.backfill, plan.target)], schema, config.schema_path)
-    fingerprint = code_fingerprint()
+    fingerprint = fastpath.code_fingerprint()
     input_bytes = span_bytes([spans[s] for s in plan.window])
     beam_args = beam_args_for(config.beam_args, input_bytes, os.cpu_count())
     out.write(
@@ -374,11 +360,11 @@ def _run_holding_lock(config: PipelineConfig, out: TextIO, log_file: Path | None
         out.write(f"Ingesting and validating earlier span {span} (not yet accepted by this home)\n")
         backfill = build(config, span, (span,), schema_path, True, fingerprint, beam_args)
         backfill_run, _ = _run_one(backfill, config, out)
-        gates.print_gate_report(config, backfill_run, out)
+        print_gate_report(config, backfill_run, out)
     out.write(f"Running the pipeline on span {plan.target}\n")
     main_run = build(config, plan.target, plan.window, schema_path, False, fingerprint, beam_args)
     run_id, _ = _run_one(main_run, config, out)
-    gates.print_gate_report(config, run_id, out)
+    print_gate_report(config, run_id, out)
     summary = summarize(md.connect(config.metadata_path), run_id)
     if summary.pushed and summary.pushed_version is not None:
         summary.model_card_path = _write_model_card(config, int(summary.pushed_version), out)
@@ -390,7 +376,7 @@ def _write_model_card(config: PipelineConfig, version: int, out: TextIO) -> str 
     """Writes the pushed version's model card; a failure is reported, never fails the finished run."""
     import logging
 
-    from runners import model_card
+    from runners.reports import model_card
 
     try:
         path, _ = model_card.generate(config, version)
@@ -404,3 +390,42 @@ def _write_model_card(config: PipelineConfig, version: int, out: TextIO) -> str 
 def clear_home(home: str | Path) -> None:
     """Deletes a home folder: pipeline root, metadata, serving dir, logs and reports."""
     shutil.rmtree(home, ignore_errors=True)
+
+
+def print_gate_report(config: PipelineConfig, run_id: str, out: TextIO) -> GateReport | None:
+    """Prints the data gate's findings of a run that passed it; returns them."""
+    report = read_gate_report(md.connect(config.metadata_path), run_id, policy_of(config))
+    if report is not None:
+        out.write(format_gate_report(report) + "\n")
+    return report
+
+
+def gate_stop(config: PipelineConfig, run_id: str, out: TextIO, fallback: str) -> RunError:
+    """Prints what stopped a run at the data gate and returns the error to raise.
+
+    Args:
+        config: the run's configuration.
+        run_id: the stopped run.
+        out: the console.
+        fallback: the gate's own message, used when ML Metadata has no report.
+
+    Returns:
+        A RunError with EXIT_GATE naming every feature that stopped the run.
+    """
+    report = read_gate_report(md.connect(config.metadata_path), run_id, policy_of(config)) if run_id else None
+    if report is not None:
+        out.write(format_gate_report(report) + "\n")
+    # Without a report, the gate's own message already says "span N did not pass the data gate: ...".
+    headline = fallback
+    if report is not None and report.verdict.reasons():
+        headline = f"span {report.span} did not pass the data gate:\n  " + "\n  ".join(report.verdict.reasons())
+    span_flag = f" --span {report.span}" if report is not None and report.span is not None else ""
+    return RunError(
+        f"{headline}\n"
+        "Nothing was transformed, trained or pushed; the anomalies and drift values are recorded in ML Metadata"
+        f"{f' (run {run_id})' if run_id else ''}.\n"
+        f"If the data is right, see how the schema would change with `taxi-pipeline schema diff{span_flag} "
+        f"--data-root {config.data_root}` and edit {config.schema_path}; to let such findings only warn, set "
+        "warning_anomalies or drift_action in the profile.",
+        EXIT_GATE,
+    )

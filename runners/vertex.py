@@ -5,74 +5,16 @@ Nothing here reaches Google Cloud until `submit` (without --dry-run) sends its r
 
 from __future__ import annotations
 
-import argparse
-import json
 import posixpath
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.config import PipelineConfig, check_vertex
-from runners.errors import EXIT_OK, EXIT_USAGE, RunError
+from runners.errors import EXIT_USAGE, RunError
+from runners.home.fastpath import code_fingerprint
+from runners.pipeline_args import common_arguments, vertex_serving_of, vertex_training_of
 
 CONSOLE = "https://console.cloud.google.com/vertex-ai"
-
-
-def register(commands: Any, add_config_flags: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Adds the `compile` and `submit` subcommands.
-
-    Args:
-        commands: the CLI's subparsers.
-        add_config_flags: adds the flags every subcommand shares (--profile, --config, --home).
-    """
-    compile_parser = commands.add_parser(
-        "compile", help="compile the pipeline for Vertex AI Pipelines into a JSON spec (no cloud access)"
-    )
-    _add_vertex_flags(compile_parser, add_config_flags)
-    compile_parser.add_argument("--output", required=True, metavar="FILE.json", help="where to write the spec")
-    compile_parser.set_defaults(handler=_cmd_compile, default_profile="vertex")
-
-    submit = commands.add_parser("submit", help="run (or schedule) the pipeline on Vertex AI Pipelines")
-    _add_vertex_flags(submit, add_config_flags)
-    submit.add_argument(
-        "--template", metavar="SPEC", help="a spec from `compile`, local or gs:// (default: compile one now)"
-    )
-    submit.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a pipeline parameter: data_root=gs://... or train_args='{\"num_steps\": 500}' (repeatable)",
-    )
-    submit.add_argument("--schedule", metavar="CRON", help="create a schedule with this cron instead of one run")
-    submit.add_argument(
-        "--no-cache", dest="enable_cache", action="store_false", default=None, help="re-execute every step"
-    )
-    submit.add_argument(
-        "--dry-run", action="store_true", help="print the request instead of sending it (no credentials needed)"
-    )
-    submit.set_defaults(handler=_cmd_submit, default_profile="vertex")
-
-
-def _add_vertex_flags(
-    parser: argparse.ArgumentParser, add_config_flags: Callable[[argparse.ArgumentParser], None]
-) -> None:
-    add_config_flags(parser)
-    for action in parser._actions:  # argparse has no public way to reword a shared flag's help
-        if action.dest == "profile":
-            action.help = "config profile (default: $TAXI_PIPELINE_PROFILE or 'vertex')"
-    parser.add_argument("--gcp-project", help="Google Cloud project id")
-    parser.add_argument("--region", help="Vertex AI and Dataflow region (default: us-central1)")
-    parser.add_argument("--image", help="pipeline image with an immutable tag (see Dockerfile)")
-    parser.add_argument("--service-account", help="service account the pipeline runs as")
-    parser.add_argument("--data-root", help="gs:// folder of span-<N>/ folders of CSV files")
-    parser.add_argument(
-        "--tune",
-        action="store_true",
-        default=None,
-        help="add the hyperparameter search; trials run as Vertex AI jobs, tuner_parallel_trials at a time",
-    )
 
 
 def beam_args(config: PipelineConfig) -> list[str]:
@@ -120,62 +62,24 @@ def build_pipeline(config: PipelineConfig) -> Any:
         A tfx Pipeline.
     """
     from pipeline import pipeline as taxi_pipeline
-    from pipeline.cloud import VertexServing, VertexTraining
-    from runners.local import code_fingerprint
 
-    training = None
-    if config.vertex_training:
-        training = VertexTraining(
-            project=config.gcp_project,
-            region=config.region,
-            image=config.image,
-            machine_type=config.training_machine_type,
-            accelerator_type=config.training_accelerator_type,
-            accelerator_count=config.training_accelerator_count,
-            service_account=config.service_account,
-        )
-    serving = None
-    if config.push_target == "vertex":
-        serving = VertexServing(
-            project=config.gcp_project,
-            region=config.region,
-            model_id=config.model_name,
-            serving_image=config.serving_image,
-            endpoint_name=config.endpoint_name,
-            traffic_percentage=config.traffic_percentage,
-            machine_type=config.serving_machine_type,
-            service_account=config.service_account,
-        )
     return taxi_pipeline.create_pipeline(
-        pipeline_name=config.pipeline_name,
+        **common_arguments(config, code_fingerprint()),
+        # gs:// paths as they are: the Vertex steps read and write them.
         pipeline_root=config.pipeline_root,
         data_root=config.data_root,
         schema_path=config.schema_path,
         serving_dir=config.serving_dir,
         span=config.span,
         window_spans=config.window_spans,
-        train_steps=config.train_steps,
-        eval_steps=config.eval_steps,
-        hyperparameters=config.hyperparameters,
-        tune=config.tune,
-        tuner_trials=config.tuner_trials,
-        tuner_time_budget_s=config.tuner_time_budget_s,
-        tuner_trial_steps=config.tuner_trial_steps,
-        tuner_parallel_trials=config.tuner_parallel_trials,
-        importance_rows=config.importance_rows,
-        code_fingerprint=code_fingerprint(),
-        min_binary_accuracy=config.min_binary_accuracy,
-        max_accuracy_drop=config.max_accuracy_drop,
-        min_slice_binary_accuracy=config.min_slice_binary_accuracy,
-        enable_cache=config.enable_cache,
         # Vertex AI keeps its own ML Metadata.
         metadata_connection_config=None,
         beam_pipeline_args=beam_args(config),
         bigquery_query=config.bigquery_query,
         use_span_window=False,
         runtime_parameters=True,
-        vertex_training=training,
-        vertex_serving=serving,
+        vertex_training=vertex_training_of(config),
+        vertex_serving=vertex_serving_of(config),
     )
 
 
@@ -300,7 +204,7 @@ def run_link(config: PipelineConfig, job_id: str) -> str:
     return f"{CONSOLE}/locations/{config.region}/pipelines/runs/{job_id}?project={config.gcp_project}"
 
 
-def _request_summary(request: Any) -> dict[str, Any]:
+def request_summary(request: Any) -> dict[str, Any]:
     job = request.pipeline_job
     runtime = type(job.runtime_config).to_dict(job.runtime_config)
     return {
@@ -313,59 +217,3 @@ def _request_summary(request: Any) -> dict[str, Any]:
         "parameters": {k: v.get("string_value", v) for k, v in runtime.get("parameters", {}).items()},
         "tasks": sorted(job.pipeline_spec["root"]["dag"]["tasks"]),
     }
-
-
-def _cmd_compile(args: argparse.Namespace, config: PipelineConfig) -> int:
-    spec = compile_pipeline(config, args.output)
-    defaults = spec.get("runtimeConfig", {}).get("parameters", {})
-    print(f"taxi-pipeline: wrote {args.output} for Vertex AI Pipelines")
-    print(f"  image {config.image}; {len(spec['pipelineSpec']['root']['dag']['tasks'])} tasks")
-    for name, value in sorted(defaults.items()):
-        print(f"  parameter {name} (default {next(iter(value.values()))!r})")
-    return EXIT_OK
-
-
-def _cmd_submit(args: argparse.Namespace, config: PipelineConfig) -> int:
-    check_vertex(config)
-    values = parse_params(args.param)
-    with tempfile.TemporaryDirectory(prefix="taxi-pipeline-") as scratch:
-        template = args.template
-        if not template:
-            template = str(Path(scratch) / "pipeline.json")
-            compile_pipeline(config, template)
-        credentials = None
-        if args.dry_run:
-            from google.auth.credentials import AnonymousCredentials
-
-            credentials = AnonymousCredentials()
-        job = build_job(config, template, values, credentials=credentials)
-        if args.dry_run:
-            print(json.dumps(_request_summary(create_request(config, job)), indent=2))
-            return EXIT_OK
-        return _send(job, config, args.schedule)
-
-
-def _send(job: Any, config: PipelineConfig, schedule: str | None) -> int:
-    from google.api_core import exceptions
-    from google.auth import exceptions as auth_exceptions
-
-    try:
-        if schedule:
-            created = job.create_schedule(
-                cron=schedule,
-                display_name=f"{config.pipeline_name}-schedule",
-                service_account=config.service_account or None,
-            )
-            print(f"taxi-pipeline: created schedule {created.resource_name} ({schedule})")
-            print(f"  {CONSOLE}/pipelines/schedules?project={config.gcp_project}")
-        else:
-            job.submit(service_account=config.service_account or None)
-            print(f"taxi-pipeline: submitted {job.job_id}")
-            print(f"  {run_link(config, job.job_id)}")
-    except auth_exceptions.DefaultCredentialsError:
-        raise RunError(
-            "no Google Cloud credentials: run `gcloud auth application-default login` (or use --dry-run)", EXIT_USAGE
-        ) from None
-    except exceptions.GoogleAPICallError as err:
-        raise RunError(f"Vertex AI refused the request: {err.message}", EXIT_USAGE) from None
-    return EXIT_OK

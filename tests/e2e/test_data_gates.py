@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import pipeline as taxi_pipeline
-from pipeline import validation
+from pipeline import ids, validation
 from pipeline.config import PROJECT_ROOT
-from runners import gates
-from runners import metadata as md
 from runners.cli import main
 from runners.errors import EXIT_GATE, EXIT_INPUT, EXIT_OK
+from runners.store import gates
+from runners.store import metadata as md
 from tests.e2e.conftest import FAST_FLAGS, SMALL_DATA, CliResult, HealthyHome, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -124,7 +123,7 @@ def test_healthy_next_span_passes_the_gates_and_prints_its_drift(healthy_home: H
     assert report["baseline_span"] == 1
     recorded = {row.feature: row.value for row in validation.drift_rows(report)}
     assert recorded["tips"] is not None and recorded["fare"] is not None
-    (drift_artifact,) = md.outputs(store, _executions(healthy_home.home, taxi_pipeline.DRIFT_CHECK)[-1])
+    (drift_artifact,) = md.outputs(store, _executions(healthy_home.home, ids.DRIFT_CHECK)[-1])
     assert md.prop(drift_artifact, "baseline_span") == 1
     assert "tips" in str(md.prop(drift_artifact, "drift_values"))
     # The first span had nothing to compare with: recorded as such, not as a failure.
@@ -152,7 +151,7 @@ def test_bad_span_stops_before_transform_and_nothing_new_is_pushed(
     home = _copy_home(healthy_home, tmp_path)
     data_root = _data_root(tmp_path, make_span_3)
     versions_before = _versions(home)
-    trained_before = {node: len(_executions(home, node)) for node in (taxi_pipeline.TRANSFORM, taxi_pipeline.PUSHER)}
+    trained_before = {node: len(_executions(home, node)) for node in (ids.TRANSFORM, ids.PUSHER)}
 
     result: CliResult = run_cli("run", "--home", str(home), "--data-root", str(data_root), *FAST_FLAGS)
 
@@ -172,7 +171,7 @@ def test_bad_span_stops_before_transform_and_nothing_new_is_pushed(
     else:
         span_3 = spans[-1]
         assert (span_3.span, span_3.accepted) == (3, False)
-        assert _executions(home, taxi_pipeline.DATA_GATE)[-1].last_known_state == md.Execution.FAILED
+        assert _executions(home, ids.DATA_GATE)[-1].last_known_state == md.Execution.FAILED
         # The findings stay in ML Metadata: ExampleValidator's anomalies and the drift report.
         anomalies = validation.load_anomalies(span_3.anomalies_uri or "")
         drift = validation.load_drift_report(span_3.drift_report_uri or "")

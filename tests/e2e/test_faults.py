@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import pipeline as taxi_pipeline
-from runners import home_lock, recovery
-from runners import metadata as md
+from pipeline import ids
 from runners.errors import EXIT_LOCKED, EXIT_STORAGE
+from runners.home import lock as home_lock
+from runners.home import recovery
+from runners.store import metadata as md
 from tests.e2e.conftest import FAST_FLAGS, ROOT, CliResult, make_data_root, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -92,7 +93,7 @@ def _wait_for_line(process: subprocess.Popen[str], lines: queue.Queue[str], text
 
 def _trainer_outputs(home: Path, execution_id: int | None = None) -> list[Path]:
     pattern = f"*/{execution_id}" if execution_id is not None else "*/[0-9]*"
-    return sorted((home / "pipeline_root" / taxi_pipeline.TRAINER).glob(pattern))
+    return sorted((home / "pipeline_root" / ids.TRAINER).glob(pattern))
 
 
 def _run_to_completion(home: Path, data_root: Path) -> CliResult:
@@ -121,14 +122,14 @@ def crash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crash]:
     try:
         seen: list[str] = []
         # The first component has started, so the run holds the home's lock: start a second run now.
-        _wait_for_line(process, lines, f"▶ {taxi_pipeline.EXAMPLE_GEN}", seen)
+        _wait_for_line(process, lines, f"▶ {ids.EXAMPLE_GEN}", seen)
         started = time.monotonic()
         contender = run_cli("run", "--home", str(home), "--data-root", str(data_root), *FAST_FLAGS, env=ENV)
         contender_seconds = time.monotonic() - started
         holder_ran_on = process.poll() is None
 
         # Kill it once the Trainer's executor is writing: its output folders exist only from then on.
-        _wait_for_line(process, lines, f"▶ {taxi_pipeline.TRAINER}", seen)
+        _wait_for_line(process, lines, f"▶ {ids.TRAINER}", seen)
         deadline = time.monotonic() + STEP_TIMEOUT_S
         while not _trainer_outputs(home) and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -139,7 +140,7 @@ def crash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crash]:
 
         store = md.connect(home / "metadata.db")
         unfinished = recovery.unfinished_executions(store, "taxi")
-        killed_trainer = [e.id for e in unfinished if md.node_id_of(store, e) == taxi_pipeline.TRAINER]
+        killed_trainer = [e.id for e in unfinished if md.node_id_of(store, e) == ids.TRAINER]
         yield Crash(
             home=home,
             killed_pid=process.pid,
@@ -172,19 +173,19 @@ def test_a_second_run_on_a_busy_home_is_refused_at_once_naming_the_holder(crash:
 
 
 def test_the_killed_run_left_its_trainer_running_and_never_touched_the_serving_dir(crash: Crash) -> None:
-    assert crash.unfinished_after_kill == [taxi_pipeline.TRAINER]
+    assert crash.unfinished_after_kill == [ids.TRAINER]
     assert crash.partial_after_kill, "the killed Trainer should have started writing its outputs"
     assert not crash.serving_existed_after_kill
 
 
 def test_the_next_run_recovers_and_reuses_every_finished_step_from_the_cache(crash: Crash) -> None:
-    assert f"recovered: {taxi_pipeline.TRAINER} (execution {crash.killed_trainer}" in crash.rerun.stderr
+    assert f"recovered: {ids.TRAINER} (execution {crash.killed_trainer}" in crash.rerun.stderr
     store = md.connect(crash.home / "metadata.db")
     last_run = md.run_executions(store, md.run_ids(store, "taxi")[-1])
     states = {node: md.state_name(execution) for node, execution in last_run.items()}
-    for node in (*taxi_pipeline.INGEST_COMPONENTS, taxi_pipeline.TRANSFORM):
+    for node in (*ids.INGEST_COMPONENTS, ids.TRANSFORM):
         assert states[node] == "cached", (node, states)
-    for node in (taxi_pipeline.TRAINER, taxi_pipeline.EVALUATOR, taxi_pipeline.PUSHER):
+    for node in (ids.TRAINER, ids.EVALUATOR, ids.PUSHER):
         assert states[node] == "executed", (node, states)
 
 
@@ -199,7 +200,7 @@ def test_ml_metadata_is_consistent_after_the_crash(crash: Crash) -> None:
     assert not any(p.exists() for p in crash.partial_after_kill)
     missing = [a.uri for a in store.get_artifacts() if a.state == md.Artifact.LIVE and not Path(a.uri).exists()]
     assert missing == []
-    trainers = md.node_executions(store, "taxi", taxi_pipeline.TRAINER)
+    trainers = md.node_executions(store, "taxi", ids.TRAINER)
     assert [md.state_name(e) for e in trainers] == ["failed", "executed"]
     # The lock went with the processes that held it.
     assert home_lock.read_holder(crash.home) == {}

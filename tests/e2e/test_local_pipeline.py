@@ -13,20 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import pipeline as taxi_pipeline
-from runners import metadata as md
-from runners.fastpath import MANIFEST_NAME
+from pipeline import ids
+from runners.home.fastpath import MANIFEST_NAME
+from runners.store import metadata as md
 from tests.e2e.conftest import SMALL_DATA, CliResult, make_data_root, run_pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 UPSTREAM_OF_EVALUATOR = (
-    taxi_pipeline.EXAMPLE_GEN,
-    taxi_pipeline.STATISTICS_GEN,
-    taxi_pipeline.SCHEMA_IMPORTER,
-    taxi_pipeline.EXAMPLE_VALIDATOR,
-    taxi_pipeline.TRANSFORM,
-    taxi_pipeline.TRAINER,
+    ids.EXAMPLE_GEN,
+    ids.STATISTICS_GEN,
+    ids.SCHEMA_IMPORTER,
+    ids.EXAMPLE_VALIDATOR,
+    ids.TRANSFORM,
+    ids.TRAINER,
 )
 
 
@@ -100,7 +100,7 @@ def test_first_run_pushes_a_blessed_model_and_prints_progress(runs: Runs) -> Non
     assert 0.0 < summary["metrics"]["binary_accuracy"] <= 1.0
     assert {"overall", "payment_type=Cash"} <= set(summary["slice_metrics"])
     # Progress shows each component as it starts and ends, with its state and duration.
-    for component in taxi_pipeline.COMPONENTS:
+    for component in ids.COMPONENTS:
         assert f"▶ {component}" in runs.first.stderr
     assert "✔ trainer" in runs.first.stderr and "executed" in runs.first.stderr
     # TensorFlow's and Beam's logs went to the log file, not the console.
@@ -110,7 +110,7 @@ def test_first_run_pushes_a_blessed_model_and_prints_progress(runs: Runs) -> Non
 
 def test_first_run_has_one_execution_per_component(runs: Runs) -> None:
     store = runs.store()
-    for component in taxi_pipeline.COMPONENTS:
+    for component in ids.COMPONENTS:
         executions = md.node_executions(store, "taxi", component)
         assert len(executions) == 1, component
         assert md.state_name(executions[0]) == "executed", component
@@ -119,17 +119,17 @@ def test_first_run_has_one_execution_per_component(runs: Runs) -> None:
 def test_pushed_model_lineage_reaches_the_ingested_examples(runs: Runs) -> None:
     store = runs.store()
     executions = _last_run(store)
-    (pushed,) = md.outputs(store, executions[taxi_pipeline.PUSHER], "pushed_model")
+    (pushed,) = md.outputs(store, executions[ids.PUSHER], "pushed_model")
     # push -> model -> trainer -> transformed examples -> transform -> window -> ExampleGen examples
-    (model,) = md.inputs(store, executions[taxi_pipeline.PUSHER], "model")
+    (model,) = md.inputs(store, executions[ids.PUSHER], "model")
     trainer = md.producer(store, model)
-    assert trainer is not None and md.node_id_of(store, trainer) == taxi_pipeline.TRAINER
+    assert trainer is not None and md.node_id_of(store, trainer) == ids.TRAINER
     transformed = md.inputs(store, trainer, "examples")
     transform = md.producer(store, transformed[0])
-    assert transform is not None and md.node_id_of(store, transform) == taxi_pipeline.TRANSFORM
+    assert transform is not None and md.node_id_of(store, transform) == ids.TRANSFORM
     raw = md.inputs(store, transform, "examples")
     example_gen = md.producer(store, raw[0])
-    assert example_gen is not None and md.node_id_of(store, example_gen) == taxi_pipeline.EXAMPLE_GEN
+    assert example_gen is not None and md.node_id_of(store, example_gen) == ids.EXAMPLE_GEN
     assert md.prop(raw[0], "span") == 1
     assert md.prop(pushed, "pushed") == 1
 
@@ -159,17 +159,17 @@ def test_new_span_is_ingested_alone_and_trained_with_the_window(new_span: Runs) 
     assert new_span.third is not None and "Nothing changed" not in new_span.third.stderr
     executions = _last_run(store)
     # ExampleGen ran once more, for span 2 only; span 1 was not read again.
-    example_gens = md.node_executions(store, "taxi", taxi_pipeline.EXAMPLE_GEN)
+    example_gens = md.node_executions(store, "taxi", ids.EXAMPLE_GEN)
     assert [md.state_name(e) for e in example_gens[-1:]] == ["executed"]
-    (ingested,) = md.outputs(store, executions[taxi_pipeline.EXAMPLE_GEN], "examples")
+    (ingested,) = md.outputs(store, executions[ids.EXAMPLE_GEN], "examples")
     assert md.prop(ingested, "span") == 2
     # Statistics and validation saw the new span on its own.
-    (statistics_input,) = md.inputs(store, executions[taxi_pipeline.STATISTICS_GEN], "examples")
+    (statistics_input,) = md.inputs(store, executions[ids.STATISTICS_GEN], "examples")
     assert statistics_input.id == ingested.id
     # The Trainer's data comes from a window of both spans.
-    window = md.inputs(store, executions[taxi_pipeline.TRANSFORM], "examples")
+    window = md.inputs(store, executions[ids.TRANSFORM], "examples")
     assert sorted(md.prop(a, "span") for a in window) == [1, 2]
-    assert len(md.inputs(store, executions[taxi_pipeline.TRAINER], "examples")) == 2
+    assert len(md.inputs(store, executions[ids.TRAINER], "examples")) == 2
     summary = _summary(new_span.third)
     assert summary["span"] == 2 and summary["window_spans"] == [1, 2]
     assert summary["window_rows"] == 600

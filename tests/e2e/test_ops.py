@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from runners import metadata as md
+from runners.store import metadata as md
 from tests.e2e.conftest import SMALL_DATA, CliResult, make_data_root, run_cli, run_pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -87,7 +87,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
 
 
 def _versions_on_disk(serving: Path) -> list[int]:
-    # TF Serving's rule, written out here rather than taken from runners.serving_dir.
+    # TF Serving's rule, written out here rather than taken from pipeline.serving_dir.
     return sorted(int(p.name) for p in serving.iterdir() if p.is_dir() and p.name.isdigit())
 
 

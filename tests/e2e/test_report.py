@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from runners import metadata as md
+from runners.store import metadata as md
 from tests import browser
 from tests.e2e.conftest import ROOT, HealthyHome, run_cli
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from runners import serving_dir as sd
+from pipeline import serving_dir as sd
 from tests.e2e.conftest import ROOT, SMALL_DATA, HealthyHome, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -201,9 +201,10 @@ def test_a_bad_request_gets_400_naming_the_feature(server: Server, change: dict[
 
 
 def test_explain_answers_what_runners_explain_computes_in_process(server: Server) -> None:
-    from runners import explain
-    from runners import lineage as ln
-    from runners import metadata as md
+    from runners.serving import explain
+    from runners.store import importance
+    from runners.store import lineage as ln
+    from runners.store import metadata as md
 
     instances = _instances(SMALL_DATA / "span-2" / "data.csv", limit=4)
     assert any(len(instance) < 16 for instance in instances)  # left-out features take the baseline's value
@@ -214,10 +215,10 @@ def test_explain_answers_what_runners_explain_computes_in_process(server: Server
     status, document = server.explain({"instances": instances})
 
     assert status == 200, document
-    # The same model, baseline row and rows, explained in this process with runners.explain.
+    # The same model, baseline row and rows, explained in this process with runners.serving.explain.
     store = md.connect(server.home / "metadata.db")
     (push,) = [p for p in ln.find_pushes(store, "taxi") if p.version == version]
-    baseline = explain.baseline_for_model(store, push.model_id)
+    baseline = importance.baseline_for_model(store, push.model_id)
     assert baseline is not None
     expected = explain.explain(explain.load_model(server.serving_dir / str(version)), instances, baseline)
     assert document["model_version"] == str(version) and document["baseline"] == baseline

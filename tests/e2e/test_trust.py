@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import pipeline as taxi_pipeline
-from runners import metadata as md
+from pipeline import ids
+from runners.store import metadata as md
 from tests.e2e.conftest import FAST_FLAGS, SMALL_DATA, HealthyHome, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -74,7 +74,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> TunedRun:
 def test_trainer_trains_with_the_tuners_best_hyperparameters(tuned: TunedRun) -> None:
     store = tuned.store()
     executions = tuned.executions()
-    tuner, trainer = executions[taxi_pipeline.TUNER], executions[taxi_pipeline.TRAINER]
+    tuner, trainer = executions[ids.TUNER], executions[ids.TRAINER]
     assert md.state_name(tuner) == "executed"
     (best,) = md.outputs(store, tuner, "best_hyperparameters")
     (consumed,) = md.inputs(store, trainer, "hyperparameters")
@@ -103,7 +103,7 @@ def test_trainer_trains_with_the_tuners_best_hyperparameters(tuned: TunedRun) ->
 
 def test_importance_ranks_a_feature_that_drives_the_label_above_pure_noise(tuned: TunedRun) -> None:
     store = tuned.store()
-    (artifact,) = md.outputs(store, tuned.executions()[taxi_pipeline.FEATURE_IMPORTANCE], "feature_importance")
+    (artifact,) = md.outputs(store, tuned.executions()[ids.FEATURE_IMPORTANCE], "feature_importance")
     assert store.get_artifact_types_by_id([artifact.type_id])[0].name == "pipeline.FeatureImportance"
     document = json.loads((Path(artifact.uri) / "feature_importance.json").read_text())
     importance = {f["feature"]: f["importance"] for f in document["features"]}
@@ -153,9 +153,7 @@ def test_model_card_holds_the_tfma_metrics_of_the_pushed_model(healthy_home: Hea
 
     # TFMA's output, read here independently of the card code.
     store = md.connect(home / "metadata.db")
-    (evaluator,) = [
-        e for e in md.node_executions(store, "taxi", taxi_pipeline.EVALUATOR) if md.state_name(e) == "executed"
-    ]
+    (evaluator,) = [e for e in md.node_executions(store, "taxi", ids.EVALUATOR) if md.state_name(e) == "executed"]
     (evaluation,) = md.outputs(store, evaluator, "evaluation")
     tfma_metrics: dict[str, dict[str, float]] = {}
     for slice_key, metrics in tfma.load_eval_result(evaluation.uri).slicing_metrics:

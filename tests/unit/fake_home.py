@@ -13,7 +13,7 @@ from typing import Any
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from runners import lineage as ln
+from runners.store import lineage as ln
 
 PIPELINE = "taxi"
 MODEL_NAME = "taxi_big_tipper"

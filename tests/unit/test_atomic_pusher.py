@@ -13,7 +13,7 @@ import pytest
 from tfx import types
 from tfx.types import standard_artifacts
 
-from pipeline import atomic_pusher
+from pipeline import atomic_pusher, ids
 from pipeline import pipeline as taxi_pipeline
 from pipeline.atomic_pusher import STAGING_PREFIX, AtomicFilesystemPusher, Executor, push_atomically, versions
 
@@ -165,12 +165,12 @@ def test_local_serving_dirs_get_the_atomic_pusher_and_buckets_tfxs_own(tmp_path:
             serving_dir=serving_dir,
             span=1,
         )
-        return {c.id: c for c in built.components}[taxi_pipeline.PUSHER]
+        return {c.id: c for c in built.components}[ids.PUSHER]
 
     local = pusher(str(tmp_path / "serving"))
     assert isinstance(local, AtomicFilesystemPusher)
     assert local.executor_spec.executor_class is Executor
-    assert local.inputs["model_blessing"].producer_component_id == taxi_pipeline.EVALUATOR
+    assert local.inputs["model_blessing"].producer_component_id == ids.EVALUATOR
     # A bucket cannot rename a folder atomically; TFX's executor writes saved_model.pb last instead.
     remote = pusher("gs://bucket/serving/taxi")
     assert not isinstance(remote, AtomicFilesystemPusher)

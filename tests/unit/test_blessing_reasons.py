@@ -7,7 +7,7 @@ from pathlib import Path
 import tensorflow as tf
 from tensorflow_model_analysis.proto import config_pb2, metrics_for_slice_pb2, validation_result_pb2
 
-from runners.summary import read_blessing_reasons
+from runners.store.evaluations import read_blessing_reasons
 
 
 def _failure(

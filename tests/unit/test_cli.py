@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runners.progress import ProgressHandler
-from runners.summary import RunSummary, format_summary
+from runners.home.progress import ProgressHandler
+from runners.reports.console import format_summary
+from runners.store.summary import RunSummary
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -91,7 +91,7 @@ def test_instances_fill_left_out_features_from_the_baseline_and_name_bad_values(
 
 def test_explain_reads_a_request_body_a_list_or_one_instance_and_names_bad_input() -> None:
     from runners.errors import EXIT_USAGE, RunError
-    from runners.explain import parse_instances
+    from runners.serving.explain import parse_instances
 
     assert parse_instances('{"instances": [{"fare": 1}]}', "--instances") == [{"fare": 1}]
     assert parse_instances('[{"fare": 1}, {}]', "f.json") == [{"fare": 1}, {}]

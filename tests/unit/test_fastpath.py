@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import PipelineConfig, load_config
-from runners import fastpath
+from runners.home import fastpath
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from models import features
 from pipeline import validation
 from pipeline.accepted_spans import accepted_artifact_ids, examples_span, select_previous
 from pipeline.config import ConfigError, load_config
-from runners import data_commands
 from runners.cli import build_parser
+from runners.commands import data
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = validation.load_schema(ROOT / "schema" / "schema.pbtxt")
@@ -287,6 +287,6 @@ def test_cli_has_the_drift_and_schema_commands() -> None:
     drift = parser.parse_args(["drift", "--span", "3", "--against", "2", "--data-root", "d"])
     assert (drift.span, drift.against, drift.data_root) == (3, 2, "d")
     assert parser.parse_args(["schema", "diff"]).span is None
-    assert parser.parse_args(["schema", "validate", "--span", "4"]).handler is data_commands._cmd_schema_validate
+    assert parser.parse_args(["schema", "validate", "--span", "4"]).handler is data._cmd_schema_validate
     with pytest.raises(SystemExit):
         parser.parse_args(["drift", "--span", "3"])

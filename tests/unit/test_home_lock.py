@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from runners import home_lock
 from runners.errors import EXIT_LOCKED, EXIT_STORAGE, RunError
+from runners.home import lock as home_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _HOLDER = textwrap.dedent(
     """
     import sys
-    from runners import home_lock
+    from runners.home import lock as home_lock
 
     with home_lock.hold(sys.argv[1]):
         print("held", flush=True)
@@ -33,7 +33,7 @@ _HOLDER = textwrap.dedent(
 _CONTENDER = textwrap.dedent(
     """
     import sys
-    from runners import home_lock
+    from runners.home import lock as home_lock
     from runners.errors import RunError
 
     try:

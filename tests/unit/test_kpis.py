@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runners import kpis
-from runners.lineage import EvaluationRecord, Push, RunRecord
+from runners.reports import kpis
+from runners.store.lineage import EvaluationRecord, Push, RunRecord
 
 HOUR = 3600.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from runners import model_card
+from runners.reports import model_card
 
 
 def _card(**overrides: Any) -> dict[str, Any]:

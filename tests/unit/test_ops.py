@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 
 import pytest
 
-from runners import lineage as ln
-from runners import ops
+from runners import text as console_text
 from runners.cli import main
+from runners.commands import ops
+from runners.store import lineage as ln
 from tests.unit.fake_home import FakeHome
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,25 +32,11 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 def _fits(text: str, home: Path) -> bool:
     # An absolute path is as long as the user made it; everything else must fit.
-    return all(len(line.replace(str(home), "<home>")) <= ops.WIDTH for line in text.splitlines())
-
-
-def test_copied_node_ids_match_the_pipeline_builder() -> None:
-    # Read from the source: importing pipeline.pipeline would load TensorFlow for one comparison.
-    tree = ast.parse((ROOT / "pipeline" / "pipeline.py").read_text())
-    constants = {
-        node.targets[0].id: node.value.value
-        for node in tree.body
-        if isinstance(node, ast.Assign)
-        and isinstance(node.targets[0], ast.Name)
-        and isinstance(node.value, ast.Constant)
-    }
-    for name in ("EXAMPLE_GEN", "STATISTICS_GEN", "TRANSFORM", "FEATURE_IMPORTANCE", "EVALUATOR", "PUSHER"):
-        assert getattr(ln, name) == constants[name], name
+    return all(len(line.replace(str(home), "<home>")) <= console_text.WIDTH for line in text.splitlines())
 
 
 def test_render_table_aligns_columns_under_their_headers() -> None:
-    table = ops.render_table(["NAME", "N"], [["a", "1"], ["longer", "100"]], right=(1,))
+    table = console_text.render_table(["NAME", "N"], [["a", "1"], ["longer", "100"]], right=(1,))
     assert table.splitlines() == ["NAME      N", "a         1", "longer  100"]
 
 
@@ -58,11 +44,11 @@ def test_render_table_aligns_columns_under_their_headers() -> None:
     ("seconds", "text"), [(None, "-"), (4.4, "4s"), (187, "3m07s"), (7500, "2h05m"), (3 * 86400 + 3600, "3d01h")]
 )
 def test_format_duration(seconds: float | None, text: str) -> None:
-    assert ops.format_duration(seconds) == text
+    assert console_text.format_duration(seconds) == text
 
 
 def test_format_spans_compacts_ranges() -> None:
-    assert [ops.format_spans(s) for s in ([], [2], [2, 1], [1, 2, 3, 4], [1, 3, 4])] == [
+    assert [console_text.format_spans(s) for s in ([], [2], [2, 1], [1, 2, 3, 4], [1, 3, 4])] == [
         "-",
         "2",
         "1,2",
@@ -164,7 +150,7 @@ def test_a_home_without_metadata_is_a_usage_error_naming_the_path(
 
 
 def test_a_store_without_this_pipeline_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from runners import metadata as md
+    from runners.store import metadata as md
 
     md.connect(tmp_path / "metadata.db", create=True)
     code, _, err = _cli(capsys, "runs", "--home", str(tmp_path))
@@ -200,7 +186,7 @@ def test_models_marks_the_highest_folder_as_serving_and_names_unrecorded_ones(tm
 
 
 def test_models_shows_a_rollback_as_the_serving_version(tmp_path: Path) -> None:
-    from runners.rollback import rollback
+    from runners.serving.rollback import rollback
 
     home = FakeHome(tmp_path)
     home.run("run-1", span=1, version=100)
@@ -267,7 +253,7 @@ def test_rollback_in_a_home_locked_by_a_run_is_refused(
     import fcntl
     import os
 
-    from runners import home_lock
+    from runners.home import lock as home_lock
 
     # Another open file description holding the lock stands for a run in progress.
     fd = os.open(home_lock.lock_path(sqlite_home.root), os.O_RDWR | os.O_CREAT)

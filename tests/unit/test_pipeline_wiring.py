@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from tfx.dsl.compiler import compiler
 
+from pipeline import ids
 from pipeline import pipeline as taxi_pipeline
 
 
@@ -34,7 +35,7 @@ def nodes(tmp_path: Path) -> dict:
 
 
 def test_full_pipeline_has_every_component_under_its_id(nodes: dict) -> None:
-    assert set(nodes) == set(taxi_pipeline.COMPONENTS) | set(taxi_pipeline.RESOLVERS)
+    assert set(nodes) == set(ids.COMPONENTS) | set(ids.RESOLVERS)
 
 
 def test_compiled_order_puts_validation_before_transform_and_push_last(tmp_path: Path) -> None:
@@ -75,7 +76,7 @@ def test_pusher_is_gated_on_the_evaluators_blessing(nodes: dict) -> None:
 def test_ingest_only_pipeline_stops_at_validation(tmp_path: Path) -> None:
     ingest = _build(tmp_path, ingest_only=True)
     # The drift check's baseline resolver is part of ingesting a span too.
-    expected = (*taxi_pipeline.INGEST_COMPONENTS, taxi_pipeline.PREVIOUS_STATISTICS)
+    expected = (*ids.INGEST_COMPONENTS, ids.PREVIOUS_STATISTICS)
     assert sorted(c.id for c in ingest.components) == sorted(expected)
 
 
@@ -87,24 +88,24 @@ def test_span_pins_example_gen_to_one_span(tmp_path: Path) -> None:
 
 
 def test_feature_importance_reads_the_model_and_this_spans_raw_examples(nodes: dict) -> None:
-    importance = nodes[taxi_pipeline.FEATURE_IMPORTANCE]
-    assert importance.inputs["model"].producer_component_id == taxi_pipeline.TRAINER
-    assert importance.inputs["examples"].producer_component_id == taxi_pipeline.EXAMPLE_GEN
-    assert importance.inputs["statistics"].producer_component_id == taxi_pipeline.STATISTICS_GEN
+    importance = nodes[ids.FEATURE_IMPORTANCE]
+    assert importance.inputs["model"].producer_component_id == ids.TRAINER
+    assert importance.inputs["examples"].producer_component_id == ids.EXAMPLE_GEN
+    assert importance.inputs["statistics"].producer_component_id == ids.STATISTICS_GEN
     assert importance.outputs["feature_importance"].type_name == "pipeline.FeatureImportance"
 
 
 def test_tuning_is_off_by_default_and_feeds_the_trainer_when_on(tmp_path: Path, nodes: dict) -> None:
-    assert taxi_pipeline.TUNER not in nodes
-    assert "hyperparameters" not in nodes[taxi_pipeline.TRAINER].inputs
+    assert ids.TUNER not in nodes
+    assert "hyperparameters" not in nodes[ids.TRAINER].inputs
     tuned = {
         c.id: c
         for c in _build(tmp_path, tune=True, tuner_trials=4, tuner_time_budget_s=60, tuner_trial_steps=5).components
     }
-    tuner = tuned[taxi_pipeline.TUNER]
+    tuner = tuned[ids.TUNER]
     assert tuner.exec_properties["tuner_fn"] == "models.tuning.tuner_fn"
-    assert tuner.inputs["examples"].producer_component_id == taxi_pipeline.TRANSFORM
+    assert tuner.inputs["examples"].producer_component_id == ids.TRANSFORM
     assert '"num_steps": 5' in tuner.exec_properties["train_args"]
     assert '"tuner_trials": 4' in tuner.exec_properties["custom_config"]
     assert '"tuner_time_budget_s": 60' in tuner.exec_properties["custom_config"]
-    assert tuned[taxi_pipeline.TRAINER].inputs["hyperparameters"].producer_component_id == taxi_pipeline.TUNER
+    assert tuned[ids.TRAINER].inputs["hyperparameters"].producer_component_id == ids.TUNER

@@ -17,9 +17,10 @@ from tfx.orchestration.portable.mlmd import context_lib, execution_lib
 from tfx.proto.orchestration import pipeline_pb2
 from tfx.types import standard_artifacts
 
-from runners import home_lock, recovery
-from runners import metadata as md
-from runners.metadata import Execution
+from runners.home import lock as home_lock
+from runners.home import recovery
+from runners.store import metadata as md
+from runners.store.metadata import Execution
 
 
 def _contexts(handle: metadata.Metadata, node_id: str, run_id: str) -> list[Any]:

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import pipeline as taxi_pipeline
 from pipeline import validation
 from pipeline.config import load_config
-from runners import analysis, cli, report
-from runners import metadata as md
-from runners.gates import GateReport
-from runners.summary import RunSummary
+from runners.commands import run
+from runners.reports import run_data, run_report
+from runners.store import evaluations, statistics
+from runners.store import metadata as md
+from runners.store.gates import GateReport
+from runners.store.summary import RunSummary
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION_IDS = (
@@ -33,14 +34,6 @@ SECTION_IDS = (
 )
 
 
-def test_copied_node_ids_match_the_pipeline_builder() -> None:
-    assert report.TRAINER == taxi_pipeline.TRAINER
-    assert report.DATA_GATE == taxi_pipeline.DATA_GATE
-    assert report.EXAMPLE_GEN == taxi_pipeline.EXAMPLE_GEN
-    assert report.EVALUATOR == taxi_pipeline.EVALUATOR
-    assert report.FEATURE_IMPORTANCE == taxi_pipeline.FEATURE_IMPORTANCE
-
-
 def _gate(description: str, drift_value: float, stopped_by_drift: bool) -> GateReport:
     policy = validation.GatePolicy()
     anomaly = validation.AnomalyRow(
@@ -51,7 +44,7 @@ def _gate(description: str, drift_value: float, stopped_by_drift: bool) -> GateR
     return GateReport(span=3, baseline_span=2, verdict=verdict, anomalies_uri="/a", drift_report_uri="/d")
 
 
-def _data(**changes: object) -> report.ReportData:
+def _data(**changes: object) -> run_data.ReportData:
     summary = RunSummary(run_id="run-<1>", span=3, rows={"train": 200, "eval": 100}, window_spans=[2, 3])
     fields: dict[str, object] = {
         "run_id": "run-<1>",
@@ -60,16 +53,18 @@ def _data(**changes: object) -> report.ReportData:
         "started": 1_800_000_000.0,
         "ended": 1_800_000_090.0,
         "components": [
-            report.ComponentRun("example_gen", "executed", 1_800_000_000.0, 4.2),
-            report.ComponentRun("schema_importer", "cached", 1_800_000_005.0, 0.0),
+            run_data.ComponentRun("example_gen", "executed", 1_800_000_000.0, 4.2),
+            run_data.ComponentRun("schema_importer", "cached", 1_800_000_005.0, 0.0),
         ],
         "summary": summary,
         "statistics": {
             "train": [
-                analysis.FeatureStatistics(
+                statistics.FeatureStatistics(
                     "fare", "FLOAT", 190, 10, mean=11.5, histogram=[(0.0, 10.0, 150), (10.0, 20.0, 40)]
                 ),
-                analysis.FeatureStatistics("company", "STRING", 200, 0, unique=2, top_values=[("<b>Flash</b>", 120.0)]),
+                statistics.FeatureStatistics(
+                    "company", "STRING", 200, 0, unique=2, top_values=[("<b>Flash</b>", 120.0)]
+                ),
             ]
         },
         "statistics_uri": "/s",
@@ -81,31 +76,31 @@ def _data(**changes: object) -> report.ReportData:
         "generated": 1_800_000_100.0,
     }
     fields.update(changes)
-    return report.ReportData(**fields)  # type: ignore[arg-type]
+    return run_data.ReportData(**fields)  # type: ignore[arg-type]
 
 
-def _failed_evaluation() -> analysis.ModelEvaluation:
-    overall = analysis.SliceMetrics(
+def _failed_evaluation() -> evaluations.ModelEvaluation:
+    overall = evaluations.SliceMetrics(
         "",
         "",
         candidate={"binary_accuracy": 0.61, "example_count": 100.0},
         baseline={"binary_accuracy": 0.8},
         diff={"binary_accuracy": -0.19},
     )
-    cash = analysis.SliceMetrics("payment_type", "Cash", candidate={"binary_accuracy": 0.9, "example_count": 60.0})
+    cash = evaluations.SliceMetrics("payment_type", "Cash", candidate={"binary_accuracy": 0.9, "example_count": 60.0})
     checks = [
-        analysis.ThresholdCheck(
+        evaluations.ThresholdCheck(
             "overall", "binary_accuracy", "absolute", 0.7, None, 0.61, 0.8, 0.61, "failed threshold"
         ),
-        analysis.ThresholdCheck(
+        evaluations.ThresholdCheck(
             "overall", "binary_accuracy", "change vs baseline", -1e-10, None, 0.61, 0.8, -0.19, "failed threshold"
         ),
     ]
-    return analysis.ModelEvaluation("/e", [overall, cash], checks, validation_ok=False, has_baseline=True)
+    return evaluations.ModelEvaluation("/e", [overall, cash], checks, validation_ok=False, has_baseline=True)
 
 
 def test_a_span_stopped_at_the_gate_says_so_and_escapes_what_the_data_says() -> None:
-    document = report.render(_data())
+    document = run_report.render(_data())
 
     for section_id in SECTION_IDS:
         assert f'id="{section_id}"' in document
@@ -127,10 +122,10 @@ def test_a_rejected_model_lists_each_failed_threshold_with_candidate_and_baselin
         gate_passed=True,
         evaluation=_failed_evaluation(),
         baseline_model={"id": 7, "uri": "/m/7", "versions": [1795000000]},
-        components=[report.ComponentRun("trainer", "executed", 1_800_000_000.0, 30.0)],
+        components=[run_data.ComponentRun("trainer", "executed", 1_800_000_000.0, 30.0)],
     )
 
-    document = report.render(data)
+    document = run_report.render(data)
 
     assert "NOT blessed: the model failed a threshold and was not pushed." in document
     assert "binary_accuracy on all eval examples: candidate 0.6100, required &gt;= 0.7000: FAILED." in document
@@ -169,7 +164,7 @@ class _ImportanceCells(HTMLParser):
             self.card += data
 
 
-def _pushed(**changes: object) -> report.ReportData:
+def _pushed(**changes: object) -> run_data.ReportData:
     summary = RunSummary(
         run_id="r", span=3, blessed=True, pushed=True, pushed_version="1800000200", pushed_path="/h/serving/1800000200"
     )
@@ -177,8 +172,8 @@ def _pushed(**changes: object) -> report.ReportData:
         "summary": summary,
         "gate": _gate("fine", 0.1, False),
         "gate_passed": True,
-        "components": [report.ComponentRun("trainer", "executed", 1_800_000_000.0, 30.0)],
-        "evaluation": analysis.ModelEvaluation("/e", [], [], validation_ok=True, has_baseline=False),
+        "components": [run_data.ComponentRun("trainer", "executed", 1_800_000_000.0, 30.0)],
+        "evaluation": evaluations.ModelEvaluation("/e", [], [], validation_ok=True, has_baseline=False),
     }
     fields.update(changes)
     return _data(**fields)
@@ -198,7 +193,7 @@ IMPORTANCE = {
 
 
 def test_feature_importance_lists_every_feature_largest_first_with_exact_values() -> None:
-    document = report.render(_pushed(importance=IMPORTANCE))
+    document = run_report.render(_pushed(importance=IMPORTANCE))
 
     parsed = _ImportanceCells()
     parsed.feed(document)
@@ -218,20 +213,20 @@ def test_feature_importance_lists_every_feature_largest_first_with_exact_values(
 def test_the_pushed_version_names_its_model_card_or_how_to_write_one() -> None:
     card = "/h/model-cards/1800000200/model_card.html"
     with_card = _ImportanceCells()
-    with_card.feed(report.render(_pushed(model_card=card)))
+    with_card.feed(run_report.render(_pushed(model_card=card)))
     assert with_card.card == f"Model card: {card} (model_card.md beside it)."
 
     without = _ImportanceCells()
-    without.feed(report.render(_pushed()))
+    without.feed(run_report.render(_pushed()))
     assert without.card == (
         "No model card was written for version 1800000200; taxi-pipeline model-card --version 1800000200 writes one."
     )
-    rejected = report.render(_data(summary=RunSummary(run_id="r", blessed=False), evaluation=_failed_evaluation()))
+    rejected = run_report.render(_data(summary=RunSummary(run_id="r", blessed=False), evaluation=_failed_evaluation()))
     assert 'id="model-card"' not in rejected
 
 
 def test_a_trained_run_without_an_importance_artifact_says_so() -> None:
-    document = report.render(_pushed())
+    document = run_report.render(_pushed())
 
     assert "No feature importance: the run recorded no feature_importance output for its model" in document
     assert 'id="importance-table"' not in document
@@ -261,7 +256,7 @@ def test_a_report_that_cannot_be_written_only_warns(tmp_path: Path, caplog: pyte
     log_file = tmp_path / "run.log"
 
     with caplog.at_level(logging.ERROR):
-        written = cli._write_run_report(config, "some-run", console, log_file)
+        written = run._write_run_report(config, "some-run", console, log_file)
 
     assert written is None
     assert console.getvalue() == (

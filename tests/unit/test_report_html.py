@@ -7,9 +7,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from runners import report_html as h
-from runners.analysis import ThresholdCheck
-from runners.report import report_path
+from runners.reports import html as h
+from runners.reports.run_report import report_path
+from runners.store.evaluations import ThresholdCheck
 
 
 class _Elements(HTMLParser):

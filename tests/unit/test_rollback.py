@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from runners import lineage as ln
-from runners import serving_dir as sd
-from runners.rollback import RollbackError, choose_target, rollback
+from pipeline import serving_dir as sd
+from runners.serving.rollback import RollbackError, choose_target, rollback
+from runners.store import lineage as ln
 from tests.unit.fake_home import PIPELINE, FakeHome
 
 

@@ -19,7 +19,7 @@ def test_the_local_run_path_never_imports_tfx_v1_or_the_vertex_client() -> None:
     code = """
 import json, sys
 from pipeline.config import PipelineConfig
-from runners import local, summary, report, model_card
+from runners import local
 import models.trainer, models.tuning, pipeline.components
 local.build(PipelineConfig(home="/nonexistent-home"), 1, (1,), "schema/schema.pbtxt", False, "x")
 heavy = ("tfx.v1.", "google.cloud.aiplatform")

@@ -10,20 +10,12 @@ from typing import Any
 import pytest
 
 from pipeline.config import ConfigError, PipelineConfig, load_config
-from runners import explain
-from runners.serve import (
-    LoadedModel,
-    ModelManager,
-    RequestLog,
-    ServingApp,
-    baseline_of_version,
-    declare_metrics,
-    endpoint_of,
-    example_of_row,
-    is_loopback,
-)
-from runners.serving_metrics import Registry
-from runners.serving_requests import ServingFeature
+from runners.serving import explain
+from runners.serving.metrics import Registry
+from runners.serving.model import LoadedModel, ModelManager, baseline_of_version
+from runners.serving.request_log import RequestLog, example_of_row
+from runners.serving.requests import ServingFeature
+from runners.serving.server import ServingApp, declare_metrics, endpoint_of, is_loopback
 from tests.unit.fake_home import FakeHome
 
 

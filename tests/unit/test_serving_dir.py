@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runners import serving_dir as sd
+from pipeline import serving_dir as sd
 
 
 def _model(folder: Path, payload: str) -> Path:

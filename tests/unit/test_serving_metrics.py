@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runners.serving_metrics import Registry
+from runners.serving.metrics import Registry
 
 
 def test_counters_gauges_and_histograms_render_in_prometheus_text_format() -> None:

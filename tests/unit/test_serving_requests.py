@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pipeline.validation import load_schema
-from runners.serving_requests import (
+from runners.serving.requests import (
     RequestError,
     ServingFeature,
     columns,

@@ -6,7 +6,7 @@ import errno
 from pathlib import Path
 
 from runners.errors import EXIT_STORAGE
-from runners.storage import describe_bytes, storage_failure, unwritable_home
+from runners.home.storage import describe_bytes, storage_failure, unwritable_home
 
 HOME = Path("/data/home")
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
+from pipeline import ids
 from pipeline import pipeline as taxi_pipeline
 from pipeline.config import ConfigError, PipelineConfig, check_vertex, load_config
 from runners import vertex
@@ -29,15 +30,15 @@ SERVICE_ACCOUNT = "taxi-pipeline@test-project.iam.gserviceaccount.com"
 HOME = "gs://test-bucket/taxi-pipeline"
 DATA_ROOT = "gs://test-bucket/taxi-data"
 BEAM_COMPONENTS = (
-    taxi_pipeline.EXAMPLE_GEN,
-    taxi_pipeline.STATISTICS_GEN,
-    taxi_pipeline.TRANSFORM,
-    taxi_pipeline.EVALUATOR,
+    ids.EXAMPLE_GEN,
+    ids.STATISTICS_GEN,
+    ids.TRANSFORM,
+    ids.EVALUATOR,
 )
 # KubeflowV2DagRunner splits the latest-blessed-model resolver into these two tasks.
 BASELINE_TASKS = (
-    f"{taxi_pipeline.BASELINE_RESOLVER}-model-blessing-resolver",
-    f"{taxi_pipeline.BASELINE_RESOLVER}-model-resolver",
+    f"{ids.BASELINE_RESOLVER}-model-blessing-resolver",
+    f"{ids.BASELINE_RESOLVER}-model-resolver",
 )
 CLI_FLAGS = ["--gcp-project", PROJECT, "--image", IMAGE, "--home", HOME, "--data-root", DATA_ROOT]
 
@@ -119,11 +120,11 @@ def _constant(spec: dict[str, Any], task: str, parameter: str) -> Any:
 
 
 def test_every_component_appears_under_our_ids(spec: dict[str, Any]) -> None:
-    assert set(_tasks(spec)) == set(taxi_pipeline.COMPONENTS) | set(BASELINE_TASKS)
+    assert set(_tasks(spec)) == set(ids.COMPONENTS) | set(BASELINE_TASKS)
     # The documented fallback: no span-window resolver on Vertex (the V2 compiler cannot build it).
-    assert taxi_pipeline.SPAN_WINDOW not in _tasks(spec)
-    assert _tasks(spec)[taxi_pipeline.TRANSFORM]["inputs"]["artifacts"]["examples"]["taskOutputArtifact"] == {
-        "producerTask": taxi_pipeline.EXAMPLE_GEN,
+    assert ids.SPAN_WINDOW not in _tasks(spec)
+    assert _tasks(spec)[ids.TRANSFORM]["inputs"]["artifacts"]["examples"]["taskOutputArtifact"] == {
+        "producerTask": ids.EXAMPLE_GEN,
         "outputArtifactKey": "examples",
     }
 
@@ -131,7 +132,7 @@ def test_every_component_appears_under_our_ids(spec: dict[str, Any]) -> None:
 def test_every_container_runs_the_configured_image(spec: dict[str, Any]) -> None:
     executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
     containers = {name: e["container"] for name, e in executors.items() if "container" in e}
-    assert len(containers) == len(taxi_pipeline.COMPONENTS)
+    assert len(containers) == len(ids.COMPONENTS)
     assert {c["image"] for c in containers.values()} == {IMAGE}
 
 
@@ -152,10 +153,10 @@ def test_beam_components_run_on_dataflow_with_the_same_image(spec: dict[str, Any
 
 
 def test_trainer_runs_as_a_vertex_training_job_in_the_pipeline_image(spec: dict[str, Any]) -> None:
-    assert _executor_class(spec, taxi_pipeline.TRAINER) == (
+    assert _executor_class(spec, ids.TRAINER) == (
         "tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor"
     )
-    custom_config = json.loads(_constant(spec, taxi_pipeline.TRAINER, "custom_config"))
+    custom_config = json.loads(_constant(spec, ids.TRAINER, "custom_config"))
     assert custom_config["ai_platform_enable_vertex"] is True
     assert custom_config["ai_platform_vertex_region"] == "us-central1"
     training = custom_config["ai_platform_training_args"]
@@ -170,38 +171,38 @@ def test_trainer_runs_as_a_vertex_training_job_in_the_pipeline_image(spec: dict[
     }
     # run_fn still gets its hyperparameters and is still named by its dotted path.
     assert custom_config["hyperparameters"]["hidden_units"] == [64, 32]
-    assert _constant(spec, taxi_pipeline.TRAINER, "run_fn") == taxi_pipeline.RUN_FN
+    assert _constant(spec, ids.TRAINER, "run_fn") == taxi_pipeline.RUN_FN
 
 
 def test_trainer_trains_inside_its_step_when_vertex_training_is_off(tmp_path: Path) -> None:
     spec = _compile(tmp_path / "pipeline.json", vertex_training=False)
-    assert _executor_class(spec, taxi_pipeline.TRAINER) == "tfx.components.trainer.executor.GenericExecutor"
-    assert "ai_platform_training_args" not in json.loads(_constant(spec, taxi_pipeline.TRAINER, "custom_config"))
+    assert _executor_class(spec, ids.TRAINER) == "tfx.components.trainer.executor.GenericExecutor"
+    assert "ai_platform_training_args" not in json.loads(_constant(spec, ids.TRAINER, "custom_config"))
 
 
 def test_pusher_registers_blessed_models_as_versions_of_one_model(spec: dict[str, Any]) -> None:
-    assert _executor_class(spec, taxi_pipeline.PUSHER) == "pipeline.vertex_pusher.Executor"
-    registry = json.loads(_constant(spec, taxi_pipeline.PUSHER, "custom_config"))["vertex_model_registry"]
+    assert _executor_class(spec, ids.PUSHER) == "pipeline.vertex_pusher.Executor"
+    registry = json.loads(_constant(spec, ids.PUSHER, "custom_config"))["vertex_model_registry"]
     assert registry["model_id"] == "taxi_big_tipper"
     assert registry["endpoint_name"] == "taxi-endpoint"
     assert registry["traffic_percentage"] == 20
-    blessing = _tasks(spec)[taxi_pipeline.PUSHER]["inputs"]["artifacts"]["model_blessing"]
-    assert blessing["taskOutputArtifact"]["producerTask"] == taxi_pipeline.EVALUATOR
+    blessing = _tasks(spec)[ids.PUSHER]["inputs"]["artifacts"]["model_blessing"]
+    assert blessing["taskOutputArtifact"]["producerTask"] == ids.EVALUATOR
 
 
 def test_pusher_copies_to_gcs_when_push_target_is_filesystem(tmp_path: Path) -> None:
     spec = _compile(tmp_path / "pipeline.json", push_target="filesystem")
-    assert _executor_class(spec, taxi_pipeline.PUSHER) == "tfx.components.pusher.executor.Executor"
-    destination = json.loads(_constant(spec, taxi_pipeline.PUSHER, "push_destination"))
+    assert _executor_class(spec, ids.PUSHER) == "tfx.components.pusher.executor.Executor"
+    destination = json.loads(_constant(spec, ids.PUSHER, "push_destination"))
     assert destination["filesystem"]["base_directory"] == f"{HOME}/serving/taxi_big_tipper"
 
 
 def test_exposed_parameters_compile_into_pipeline_inputs(spec: dict[str, Any], spec_file: Path) -> None:
     root_inputs = spec["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
     assert root_inputs == {"data_root": {"type": "STRING"}, "train_args": {"type": "STRING"}}
-    example_gen_inputs = _tasks(spec)[taxi_pipeline.EXAMPLE_GEN]["inputs"]["parameters"]
+    example_gen_inputs = _tasks(spec)[ids.EXAMPLE_GEN]["inputs"]["parameters"]
     assert example_gen_inputs["input_base"] == {"componentInputParameter": "data_root"}
-    trainer_inputs = _tasks(spec)[taxi_pipeline.TRAINER]["inputs"]["parameters"]
+    trainer_inputs = _tasks(spec)[ids.TRAINER]["inputs"]["parameters"]
     assert trainer_inputs["train_args"] == {"componentInputParameter": "train_args"}
     assert spec["runtimeConfig"]["parameters"] == {
         "data_root": {"stringValue": DATA_ROOT},
@@ -215,12 +216,12 @@ def test_exposed_parameters_compile_into_pipeline_inputs(spec: dict[str, Any], s
 def test_bigquery_source_replaces_the_csv_folders(tmp_path: Path) -> None:
     query = "SELECT * FROM `test-project.taxi.trips` WHERE trip_start_timestamp >= 1451606400"
     spec = _compile(tmp_path / "pipeline.json", bigquery_query=query, data_root="")
-    assert _executor_class(spec, taxi_pipeline.EXAMPLE_GEN) == (
+    assert _executor_class(spec, ids.EXAMPLE_GEN) == (
         "tfx.extensions.google_cloud_big_query.example_gen.executor.Executor"
     )
-    assert query in _constant(spec, taxi_pipeline.EXAMPLE_GEN, "input_config")
+    assert query in _constant(spec, ids.EXAMPLE_GEN, "input_config")
     assert "data_root" not in spec["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
-    assert f"--sdk_container_image={IMAGE}" in _container(spec, taxi_pipeline.EXAMPLE_GEN)["args"]
+    assert f"--sdk_container_image={IMAGE}" in _container(spec, ids.EXAMPLE_GEN)["args"]
 
 
 def test_shipped_vertex_profile_names_each_missing_field_and_how_to_set_it() -> None:
@@ -275,7 +276,7 @@ def test_aiplatform_builds_the_job_with_our_root_account_and_parameters(spec_fil
     assert sent.runtime_config.parameters["train_args"].string_value == '{"num_steps": 50}'
     assert sent.runtime_config.parameters["data_root"].string_value == DATA_ROOT
     assert dict(sent.labels) == {"app": "taxi-pipeline", "team": "ml"}
-    assert set(sent.pipeline_spec["root"]["dag"]["tasks"]) == set(taxi_pipeline.COMPONENTS) | set(BASELINE_TASKS)
+    assert set(sent.pipeline_spec["root"]["dag"]["tasks"]) == set(ids.COMPONENTS) | set(BASELINE_TASKS)
 
 
 def test_caching_flag_reaches_every_task_of_the_job(spec_file: Path) -> None:
@@ -295,7 +296,7 @@ def test_cli_compile_uses_the_vertex_profile_and_reports_missing_fields(
 ) -> None:
     output = tmp_path / "out" / "pipeline.json"
     assert main(["compile", "--output", str(output), *CLI_FLAGS]) == 0
-    assert _executor_class(json.loads(output.read_text()), taxi_pipeline.TRAINER).startswith(
+    assert _executor_class(json.loads(output.read_text()), ids.TRAINER).startswith(
         "tfx.extensions.google_cloud_ai_platform"
     )
     assert main(["compile", "--output", str(tmp_path / "other.json")]) == 2
@@ -318,12 +319,10 @@ def test_cli_submit_dry_run_prints_the_request_without_credentials(
 
 def test_tuning_on_vertex_runs_parallel_trials_as_vertex_jobs(tmp_path: Path) -> None:
     spec = _compile(tmp_path / "pipeline.json", tune=True, tuner_trials=6, tuner_parallel_trials=3)
-    assert (
-        _executor_class(spec, taxi_pipeline.TUNER) == "tfx.extensions.google_cloud_ai_platform.tuner.executor.Executor"
-    )
-    assert _constant(spec, taxi_pipeline.TUNER, "tuner_fn") == taxi_pipeline.TUNER_FN
-    assert json.loads(_constant(spec, taxi_pipeline.TUNER, "tune_args")) == {"num_parallel_trials": 3}
-    custom_config = json.loads(_constant(spec, taxi_pipeline.TUNER, "custom_config"))
+    assert _executor_class(spec, ids.TUNER) == "tfx.extensions.google_cloud_ai_platform.tuner.executor.Executor"
+    assert _constant(spec, ids.TUNER, "tuner_fn") == taxi_pipeline.TUNER_FN
+    assert json.loads(_constant(spec, ids.TUNER, "tune_args")) == {"num_parallel_trials": 3}
+    custom_config = json.loads(_constant(spec, ids.TUNER, "custom_config"))
     assert custom_config["tuner_trials"] == 6
     assert custom_config["ai_platform_enable_vertex"] is True
     tuning = custom_config["ai_platform_tuning_args"]
@@ -331,8 +330,8 @@ def test_tuning_on_vertex_runs_parallel_trials_as_vertex_jobs(tmp_path: Path) ->
     assert tuning["job_spec"]["worker_pool_specs"][0]["container_spec"] == {"image_uri": IMAGE}
     assert custom_config["remote_trials_working_dir"] == f"{HOME}/pipeline_root/tuner-trials"
     # The Trainer trains on the search's best values.
-    hyperparameters = _tasks(spec)[taxi_pipeline.TRAINER]["inputs"]["artifacts"]["hyperparameters"]
+    hyperparameters = _tasks(spec)[ids.TRAINER]["inputs"]["artifacts"]["hyperparameters"]
     assert hyperparameters["taskOutputArtifact"] == {
-        "producerTask": taxi_pipeline.TUNER,
+        "producerTask": ids.TUNER,
         "outputArtifactKey": "best_hyperparameters",
     }

@@ -1,27 +1,23 @@
 """Pipeline runs, pushed model versions and their lineage, read from ML Metadata alone.
 
 Pushes are the Pusher's PushedModel outputs; rollbacks are executions of the custom type "Rollback"
-that runners/rollback.py records. Both yield a `Push`, so every command treats versions alike.
+that runners/serving/rollback.py records. Both yield a `Push`, so every command treats versions alike.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
 
-from runners import metadata as md
+from pipeline import ids
+from pipeline import serving_dir as sd
+from runners.errors import EXIT_USAGE, RunError
+from runners.store import lineage as ln
+from runners.store import metadata as md
 
-# Node ids from pipeline/pipeline.py, copied rather than imported: importing pipeline.pipeline loads TFX
-# and TensorFlow (tens of seconds), which these read-only commands otherwise never need.
-# tests/unit/test_ops.py checks that they still match.
-EXAMPLE_GEN = "example_gen"
-STATISTICS_GEN = "statistics_gen"
-TRANSFORM = "transform"
-FEATURE_IMPORTANCE = "feature_importance"
-EVALUATOR = "evaluator"
-PUSHER = "pusher"
 # Resolver nodes resolve inputs; they are not components a run executes or caches.
 RESOLVER_TYPE = "tfx.dsl.components.common.resolver.Resolver"
 
@@ -140,7 +136,7 @@ def find_pushes(store: metadata_store.MetadataStore, pipeline_name: str) -> list
         One Push per published version. A cached Pusher reuses its earlier output and is counted once.
     """
     pushes: dict[int, Push] = {}
-    for execution in md.node_executions(store, pipeline_name, PUSHER):
+    for execution in md.node_executions(store, pipeline_name, ids.PUSHER):
         if execution.last_known_state != md.Execution.COMPLETE:
             continue
         model = _first(md.inputs(store, execution, "model"))
@@ -234,21 +230,21 @@ def list_runs(store: metadata_store.MetadataStore, pipeline_name: str) -> list[R
         ended = max((e.last_update_time_since_epoch for e in executions.values()), default=0)
 
         span = None
-        example_gen = nodes.get(EXAMPLE_GEN)
+        example_gen = nodes.get(ids.EXAMPLE_GEN)
         if example_gen is not None:
             ingested = _spans(md.outputs(store, example_gen, "examples"))
             span = ingested[-1] if ingested else None
-        transform = nodes.get(TRANSFORM)
+        transform = nodes.get(ids.TRANSFORM)
         window = _spans(md.inputs(store, transform, "examples")) if transform is not None else []
 
         blessed = None
-        evaluator = nodes.get(EVALUATOR)
+        evaluator = nodes.get(ids.EVALUATOR)
         blessing = _first(md.outputs(store, evaluator, "blessing")) if evaluator is not None else None
         if blessing is not None:
             blessed = md.prop(blessing, "blessed") == 1
 
         pushed_version = None
-        pusher = nodes.get(PUSHER)
+        pusher = nodes.get(ids.PUSHER)
         # Only a Pusher that executed in this run published something; a cached one reused an old push.
         if pusher is not None and pusher.last_known_state == md.Execution.COMPLETE:
             pushed = _first(md.outputs(store, pusher, "pushed_model"))
@@ -275,7 +271,7 @@ def list_runs(store: metadata_store.MetadataStore, pipeline_name: str) -> list[R
 def list_evaluations(store: metadata_store.MetadataStore, pipeline_name: str) -> list[EvaluationRecord]:
     """Returns the Evaluator executions that ran, oldest first, with their blessing decision."""
     records = []
-    for execution in md.node_executions(store, pipeline_name, EVALUATOR):
+    for execution in md.node_executions(store, pipeline_name, ids.EVALUATOR):
         if execution.last_known_state != md.Execution.COMPLETE:
             continue
         blessing = _first(md.outputs(store, execution, "blessing"))
@@ -306,7 +302,7 @@ def span_arrivals(store: metadata_store.MetadataStore, pipeline_name: str) -> di
         The earliest creation time, in seconds since the epoch, of each span's Examples.
     """
     arrivals: dict[int, float] = {}
-    for execution in md.node_executions(store, pipeline_name, EXAMPLE_GEN):
+    for execution in md.node_executions(store, pipeline_name, ids.EXAMPLE_GEN):
         for examples in md.outputs(store, execution, "examples"):
             span = md.prop(examples, "span")
             if isinstance(span, int):
@@ -423,8 +419,40 @@ def model_lineage(store: metadata_store.MetadataStore, model: md.Artifact | None
                 "span": md.prop(examples, "span"),
                 "input_fingerprint": str(md.prop(examples, "input_fingerprint") or ""),
                 "run_id": md.run_id_of(store, example_gen) if example_gen is not None else "",
-                "statistics": _ref(md.statistics_of(store, examples, STATISTICS_GEN)),
+                "statistics": _ref(md.statistics_of(store, examples, ids.STATISTICS_GEN)),
             }
         )
     result["examples"] = sorted(examples_links, key=lambda e: e["span"] if isinstance(e["span"], int) else -1)
     return result
+
+
+def resolve_version(pushes: Sequence[ln.Push], serving_dir: str, version: int | None) -> ln.Push:
+    """Returns the published version asked for, or the serving one.
+
+    Raises:
+        RunError (exit 2): the version is unknown, or nothing serves.
+    """
+    by_version = {p.version: p for p in pushes}
+    known = ", ".join(str(v) for v in by_version) or "none"
+    if version is None:
+        serving = sd.serving_version(serving_dir)
+        if serving is None:
+            raise RunError(
+                f"nothing serves: {serving_dir} has no integer version folder; run the pipeline until a model is "
+                "pushed, or name a version with --version",
+                EXIT_USAGE,
+            )
+        if serving not in by_version:
+            raise RunError(
+                f"version {serving} serves from {serving_dir}, but ML Metadata records no push or rollback of it "
+                f"(it was copied there by something else); versions it knows: {known}",
+                EXIT_USAGE,
+            )
+        return by_version[serving]
+    if version not in by_version:
+        raise RunError(
+            f"version {version} is not a version this home published (published versions: {known}); "
+            "`taxi-pipeline models` lists them",
+            EXIT_USAGE,
+        )
+    return by_version[version]

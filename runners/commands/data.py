@@ -1,24 +1,17 @@
-"""`taxi-pipeline drift` and `taxi-pipeline schema diff|validate`: check span data without running the pipeline.
-
-They read span folders directly (the run's pre-flight check, then TFDV statistics of every row with
-Beam's DirectRunner) and judge them with the same schema, limits and policy as the pipeline's drift
-check and data gate. The pipeline measures drift on each span's train split, so its values differ a
-little from these, which use all rows.
-"""
+"""`taxi-pipeline drift` and `taxi-pipeline schema diff|validate`: check span data without running the pipeline."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from pipeline import validation
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_GATE, EXIT_INPUT, EXIT_OK, EXIT_USAGE, RunError
+from runners.home.progress import command_console
 
 _DESCRIPTION_DRIFT = """\
 Measures the drift of every feature of span A against span B, with each feature's measure and limit
@@ -26,10 +19,12 @@ from the curated schema (Jensen-Shannon divergence for numbers, L-infinity dista
 Exits 4 when a feature is over its limit. Values use all rows of both spans; the pipeline's drift
 check uses their train splits, so its numbers differ a little."""
 
+
 _DESCRIPTION_DIFF = """\
 Shows, as a diff of the curated schema, what TFDV would change for the schema to accept a span:
 new categories, wider ranges, relaxed presence, changed types. Review it, then edit the schema file
 by hand (the diff shows canonical pbtxt without the file's comments)."""
+
 
 _DESCRIPTION_VALIDATE = """\
 Checks a span's CSV files against the curated schema, as the pipeline's pre-flight check and data gate
@@ -37,28 +32,25 @@ would, without running the pipeline. Exits 3 when the files cannot be ingested, 
 would stop the run."""
 
 
-def register(commands: Any, add_config_flags: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Adds the `drift` and `schema` subcommands to the CLI.
+def configure_drift(
+    parser: argparse.ArgumentParser, add_config_flags: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Adds the flags of `drift`."""
+    parser.description = _DESCRIPTION_DRIFT
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_config_flags(parser)
+    parser.add_argument("--span", type=int, required=True, metavar="A", help="the new span")
+    parser.add_argument("--against", type=int, required=True, metavar="B", help="the span to compare with")
+    parser.add_argument("--data-root", help="folder of span-<N>/ folders of CSV files (default: bundled data/taxi)")
+    parser.set_defaults(handler=_cmd_drift)
 
-    Args:
-        commands: the CLI's subparsers.
-        add_config_flags: adds --profile, --config and --home to a parser.
-    """
+
+def configure_schema(
+    parser: argparse.ArgumentParser, add_config_flags: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Adds `schema diff` and `schema validate`."""
     formatter = argparse.RawDescriptionHelpFormatter
-    drift = commands.add_parser(
-        "drift",
-        help="print per-feature drift of one span against another",
-        description=_DESCRIPTION_DRIFT,
-        formatter_class=formatter,
-    )
-    add_config_flags(drift)
-    drift.add_argument("--span", type=int, required=True, metavar="A", help="the new span")
-    drift.add_argument("--against", type=int, required=True, metavar="B", help="the span to compare with")
-    drift.add_argument("--data-root", help="folder of span-<N>/ folders of CSV files (default: bundled data/taxi)")
-    drift.set_defaults(handler=_cmd_drift)
-
-    schema = commands.add_parser("schema", help="review the curated schema against span data")
-    schema_commands = schema.add_subparsers(dest="schema_command", required=True, metavar="SUBCOMMAND")
+    schema_commands = parser.add_subparsers(dest="schema_command", required=True, metavar="SUBCOMMAND")
     diff = schema_commands.add_parser(
         "diff",
         help="show how the curated schema would change to accept a span",
@@ -80,20 +72,6 @@ def register(commands: Any, add_config_flags: Callable[[argparse.ArgumentParser]
     check.add_argument("--span", type=int, required=True, help="the span to check")
     check.add_argument("--data-root", help="folder of span-<N>/ folders of CSV files (default: bundled data/taxi)")
     check.set_defaults(handler=_cmd_schema_validate)
-
-
-@contextmanager
-def _quiet(config: PipelineConfig, command: str) -> Iterator[TextIO]:
-    """Sends TensorFlow's and Beam's logs to <home>/logs, as `run` does, and yields the console."""
-    from runners.progress import quiet_and_logged
-
-    log_file = Path(config.logs_dir).resolve() / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    try:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise RunError(f"cannot write logs under the home folder {config.home}: {err.strerror}", EXIT_USAGE) from None
-    with quiet_and_logged(log_file, bool(config.verbose), sys.stdout) as console:
-        yield console
 
 
 def _span_folder(config: PipelineConfig, span: int | None) -> tuple[int, Path]:
@@ -129,7 +107,7 @@ def _readable(span: int, folder: Path, schema: Any, config: PipelineConfig, sche
 
 def _cmd_drift(args: argparse.Namespace, config: PipelineConfig) -> int:
     # Everything inside: TensorFlow logs to stderr as soon as it is imported.
-    with _quiet(config, "drift") as console:
+    with command_console(config, "drift") as console:
         schema = _schema(config)
         span, folder = _span_folder(config, args.span)
         against, against_folder = _span_folder(config, args.against)
@@ -154,7 +132,7 @@ def _cmd_drift(args: argparse.Namespace, config: PipelineConfig) -> int:
 
 
 def _cmd_schema_diff(args: argparse.Namespace, config: PipelineConfig) -> int:
-    with _quiet(config, "schema-diff") as console:
+    with command_console(config, "schema-diff") as console:
         schema = _schema(config)
         span, folder = _span_folder(config, config.span)
         # Missing columns and changed types are what the diff is for, so only unreadable files stop it.
@@ -175,8 +153,8 @@ def _cmd_schema_diff(args: argparse.Namespace, config: PipelineConfig) -> int:
 
 
 def _cmd_schema_validate(args: argparse.Namespace, config: PipelineConfig) -> int:
-    with _quiet(config, "schema-validate") as console:
-        from runners.gates import policy_of
+    with command_console(config, "schema-validate") as console:
+        from runners.pipeline_args import policy_of
 
         schema = _schema(config)
         span, folder = _span_folder(config, config.span)

@@ -1,31 +1,29 @@
-"""Model cards of pushed models (Markdown and self-contained HTML), built from ML Metadata and TFMA's output.
-
-Model Card Toolkit is not used: it pins protobuf and TFX versions that conflict with this project's
-locked set. `gather` collects the facts, `render_markdown` and `render_html` are pure functions of them.
-"""
+"""Model cards of pushed models (Markdown and self-contained HTML), built from ML Metadata and TFMA's output."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import html
 import json
 import re
-import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline import explanations
+from pipeline import explanations, ids
 from pipeline.config import PipelineConfig
-from runners import metadata as md
-from runners.errors import EXIT_OK
+from runners.store import metadata as md
 
 CARD_DIR = "model-cards"
+
+
 # Slices with fewer eval rows than this get a caution: their metrics move a lot with a few trips.
 SMALL_SLICE_ROWS = 50
+
+
 IMPORTANCES_SHOWN = 10
+
 
 INTENDED_USE = (
     "Predicts whether a Chicago taxi trip ends with a tip above 20% of the fare (big_tipper), from what is known "
@@ -33,6 +31,8 @@ INTENDED_USE = (
     "which trips drivers can expect a good tip on. Not meant for decisions about individual drivers or riders, "
     "nor for other cities or periods far from the training spans without re-evaluation."
 )
+
+
 STANDING_LIMITATIONS = (
     "Tips paid in cash are not recorded in the source data, so cash trips are labelled as no big tip: the model "
     "learns payment_type as a near-certain signal, which reflects the recording, not rider behaviour.",
@@ -110,9 +110,9 @@ def limitations(slices: Mapping[str, Mapping[str, float]], thresholds: Sequence[
 
 
 def _read_rows(statistics_uri: str) -> dict[str, int]:
-    from runners.summary import _split_rows
+    from runners.store.statistics import split_rows
 
-    return _split_rows(statistics_uri)
+    return split_rows(statistics_uri)
 
 
 def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dict[str, Any]:
@@ -120,7 +120,7 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
 
     Args:
         store: the home's ML Metadata store.
-        push: the runners.lineage.Push of the version.
+        push: the runners.store.lineage.Push of the version.
         pushes: every published version (to name the baseline's version).
         model_name: the served model's name.
 
@@ -128,10 +128,9 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
         The card as plain JSON-able values (see render_markdown).
     """
     # Imported here: the CLI imports this module before a run silences TensorFlow's start-up logs.
-    from pipeline import pipeline as taxi_pipeline
-    from runners import lineage as ln
-    from runners.explain import feature_importance_of
-    from runners.summary import read_evaluation
+    from runners.store import lineage as ln
+    from runners.store.evaluations import read_evaluation
+    from runners.store.importance import feature_importance_of
 
     model = store.get_artifacts_by_id([push.model_id])[0]
     trainer = md.producer(store, model)
@@ -162,7 +161,7 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
     lineage["training_examples_artifact_ids"] = [a.id for a in window]
     spans = []
     for examples in window:
-        statistics = md.statistics_of(store, examples, taxi_pipeline.STATISTICS_GEN)
+        statistics = md.statistics_of(store, examples, ids.STATISTICS_GEN)
         rows = _read_rows(statistics.uri) if statistics is not None else {}
         spans.append({"span": md.prop(examples, "span"), "rows": rows, "total": sum(rows.values())})
     spans.sort(key=lambda s: (s["span"] is None, s["span"]))
@@ -424,18 +423,18 @@ def generate(config: PipelineConfig, version: int | None = None) -> tuple[Path, 
     """Builds and writes the card of one published version (default: the one serving).
 
     Raises:
-        RunError (exit 2): no such version, or no ML Metadata in the home (see runners.ops).
+        RunError (exit 2): no such version, or no ML Metadata in the home (see runners.store.metadata.open_store).
     """
     import os
 
-    from runners import lineage as ln
-    from runners import ops
+    from runners.store import lineage, metadata
+    from runners.store import lineage as ln
 
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    store = ops.open_store(config)
+    store = metadata.open_store(config)
     pushes = ln.find_pushes(store, config.pipeline_name)
-    push = ops.resolve_version(pushes, config.serving_dir, version)
+    push = lineage.resolve_version(pushes, config.serving_dir, version)
     original = ln.original(push, pushes)
     card = gather(store, original, pushes, config.model_name)
     # A rollback republishes an earlier model under a new version: the card is that model's, filed under both.
@@ -443,26 +442,3 @@ def generate(config: PipelineConfig, version: int | None = None) -> tuple[Path, 
     if push.kind == "rollback":
         card["lineage"]["rollback_of_version"] = original.version
     return write_card(card, config.home), card
-
-
-def register(commands: Any, add_config_flags: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Adds the `model-card` subcommand."""
-    parser = commands.add_parser(
-        "model-card",
-        help="write the model card (HTML and Markdown) of a published version",
-        description="Write the model card of a published version (default: the serving one) under "
-        "<home>/model-cards/<version>/, from ML Metadata and the TFMA evaluation.",
-    )
-    add_config_flags(parser)
-    parser.add_argument("--version", type=int, metavar="V", help="a published version (see `taxi-pipeline models`)")
-    parser.add_argument("--json", action="store_true", help="print the card's facts as JSON on stdout")
-    parser.set_defaults(handler=_cmd_model_card)
-
-
-def _cmd_model_card(args: argparse.Namespace, config: PipelineConfig) -> int:
-    path, card = generate(config, args.version)
-    if args.json:
-        print(json.dumps({"path": str(path), "card": card}, indent=2, default=str))
-    else:
-        sys.stdout.write(f"model card of version {card['version']}: {path} (and {path.with_suffix('.md').name})\n")
-    return EXIT_OK

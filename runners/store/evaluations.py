@@ -1,123 +1,30 @@
-"""TFDV statistics and TFMA evaluations read into plain records, for the run report and the notebooks.
-
-`read_model_evaluation` reads an Evaluator's output (metrics per slice for the candidate and the
-baseline, the thresholds and TFMA's decision on each); `latest_evaluation` finds the newest one
-through ML Metadata; `read_split_statistics` reads a StatisticsGen artifact feature by feature.
-"""
+"""TFMA evaluations read into plain records: metrics per slice for the candidate and the baseline,
+the thresholds and TFMA's decision on each; `latest_evaluation` finds the newest through ML Metadata."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
+import os
+import sys
+import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
 
-from runners import lineage as ln
-from runners import metadata as md
+from runners.store import lineage as ln
+from runners.store import metadata as md
 
 CANDIDATE = "candidate"
+
+
 BASELINE = "baseline"
+
+
 # The metrics the tables show, in this order; others TFMA computed follow.
 METRIC_ORDER = ("example_count", "binary_accuracy", "auc", "precision", "recall", "calibration")
-TOP_VALUES = 8
-
-
-# ------------------------------------------------------------------------------------ statistics
-
-
-@dataclasses.dataclass
-class FeatureStatistics:
-    """TFDV's statistics of one feature in one split."""
-
-    name: str
-    type: str
-    present: int
-    missing: int
-    mean: float | None = None
-    std_dev: float | None = None
-    minimum: float | None = None
-    median: float | None = None
-    maximum: float | None = None
-    zeros: int | None = None
-    unique: int | None = None
-    top_values: list[tuple[str, float]] = dataclasses.field(default_factory=list)
-    histogram: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
-
-    @property
-    def missing_share(self) -> float:
-        """Share of examples without a value."""
-        total = self.present + self.missing
-        return self.missing / total if total else 0.0
-
-
-def feature_statistics(statistics: Any) -> list[FeatureStatistics]:
-    """Turns a DatasetFeatureStatisticsList (one split) into rows, one per feature, sorted by name.
-
-    Args:
-        statistics: a tensorflow_metadata DatasetFeatureStatisticsList.
-
-    Returns:
-        One row per feature of the first dataset.
-    """
-    from tensorflow_metadata.proto.v0 import statistics_pb2
-
-    if not statistics.datasets:
-        return []
-    rows = []
-    for feature in statistics.datasets[0].features:
-        name = ".".join(feature.path.step) or feature.name
-        kind = statistics_pb2.FeatureNameStatistics.Type.Name(feature.type)
-        if feature.HasField("num_stats"):
-            numeric = feature.num_stats
-            standard = [
-                hist for hist in numeric.histograms if hist.type == statistics_pb2.Histogram.HistogramType.STANDARD
-            ]
-            rows.append(
-                FeatureStatistics(
-                    name=name,
-                    type=kind,
-                    present=int(numeric.common_stats.num_non_missing),
-                    missing=int(numeric.common_stats.num_missing),
-                    mean=numeric.mean,
-                    std_dev=numeric.std_dev,
-                    minimum=numeric.min,
-                    median=numeric.median,
-                    maximum=numeric.max,
-                    zeros=int(numeric.num_zeros),
-                    histogram=[(b.low_value, b.high_value, b.sample_count) for b in standard[0].buckets]
-                    if standard
-                    else [],
-                )
-            )
-        elif feature.HasField("string_stats"):
-            strings = feature.string_stats
-            rows.append(
-                FeatureStatistics(
-                    name=name,
-                    type=kind,
-                    present=int(strings.common_stats.num_non_missing),
-                    missing=int(strings.common_stats.num_missing),
-                    unique=int(strings.unique),
-                    top_values=[(v.value, v.frequency) for v in strings.top_values[:TOP_VALUES]],
-                )
-            )
-        else:
-            rows.append(FeatureStatistics(name=name, type=kind, present=0, missing=0))
-    return sorted(rows, key=lambda r: r.name)
-
-
-def read_split_statistics(statistics_uri: str) -> dict[str, list[FeatureStatistics]]:
-    """Reads every split of a StatisticsGen artifact: split name -> feature rows."""
-    from pipeline import validation
-
-    splits = sorted(p.name.removeprefix("Split-") for p in Path(statistics_uri).glob("Split-*"))
-    return {split: feature_statistics(validation.load_statistics(statistics_uri, split)) for split in splits}
-
-
-# ------------------------------------------------------------------------------------ evaluation
 
 
 @dataclasses.dataclass
@@ -388,3 +295,112 @@ def latest_evaluation(
     return record, read_model_evaluation(
         str(record.evaluation_uri), configured if isinstance(configured, str) else None
     )
+
+
+def read_metrics(evaluation_uris: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Reads the overall TFMA metrics of each evaluation; an unreadable one maps to {} and is named on stderr.
+
+    Args:
+        evaluation_uris: Evaluator "evaluation" artifact URIs.
+
+    Returns:
+        uri -> metric name -> value.
+    """
+    wanted = sorted(set(evaluation_uris))
+    if not wanted:
+        return {}
+    # Set before TensorFlow loads (runners never import models/, which sets them for pipeline code):
+    # Keras 2 as the pipeline uses it, and TensorFlow's C++ start-up chatter off the console.
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    found: dict[str, dict[str, float]] = {}
+    # The libraries' deprecation notices, and TFMA's note that an evaluation against a baseline has no
+    # plots, say nothing about the user's models.
+    # TensorFlow and absl reset their loggers' levels when they load, so silence by severity instead.
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from runners.store.evaluations import read_evaluation
+
+            for uri in wanted:
+                try:
+                    found[uri] = read_evaluation(uri)[0]
+                except Exception as err:  # a deleted or partial artifact: report it, keep the other versions
+                    print(f"taxi-pipeline: cannot read the evaluation at {uri}: {type(err).__name__}", file=sys.stderr)
+                    found[uri] = {}
+    finally:
+        logging.disable(logging.NOTSET)
+    return found
+
+
+def _metric_values(metrics: dict[str, Any]) -> dict[str, float]:
+    """Flattens TFMA's {output: {sub_key: {metric: {"doubleValue": x}}}} for the default output."""
+    values: dict[str, float] = {}
+    for by_sub_key in metrics.values():
+        for metric_map in by_sub_key.values():
+            for name, value in metric_map.items():
+                raw: Any = value.get("doubleValue") if isinstance(value, dict) else None
+                try:
+                    number = float(raw)  # TFMA writes undefined values as the string "NaN"
+                except (TypeError, ValueError):
+                    continue
+                if not math.isnan(number):
+                    values[name] = number
+    return values
+
+
+def slice_name(slice_key: Any) -> str:
+    """Returns "overall" or "feature=value" for a TFMA slice key."""
+    if not slice_key:
+        return "overall"
+    return ", ".join(f"{k}={v.decode() if isinstance(v, bytes) else v}" for k, v in slice_key)
+
+
+def read_evaluation(uri: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Loads TFMA metrics: (overall metrics, slice name -> metrics)."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(uri)
+    overall: dict[str, float] = {}
+    per_slice: dict[str, dict[str, float]] = {}
+    for slice_key, metrics in result.slicing_metrics:
+        values = _metric_values(metrics)
+        per_slice[slice_name(slice_key)] = values
+        if not slice_key:
+            overall = values
+    return overall, per_slice
+
+
+def read_blessing_reasons(uri: str) -> list[str]:
+    """Explains TFMA's validation result in words, one line per failed threshold."""
+    import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.slicer import slicer_lib
+
+    result = tfma.load_validation_result(uri)
+    if result.validation_ok:
+        return []
+    reasons = []
+    for per_slice in result.metric_validations_per_slice:
+        where = slice_name(slicer_lib.deserialize_slice_key(per_slice.slice_key))
+        for failure in per_slice.failures:
+            metric = failure.metric_key.name
+            if failure.metric_key.is_diff:
+                metric += " (change vs baseline)"
+            value = failure.metric_value.double_value.value
+            threshold = failure.metric_threshold
+            if threshold.HasField("value_threshold"):
+                bound = threshold.value_threshold.lower_bound.value
+                reasons.append(f"{where}: {metric} = {value:.4f}, below the required {bound:.4f}")
+            else:
+                bound = threshold.change_threshold.absolute.value
+                reasons.append(f"{where}: {metric} = {value:+.4f}, beyond the allowed change {bound:+.4g}")
+    for spec in result.missing_slices:
+        keys = ", ".join(spec.feature_keys) or "overall"
+        reasons.append(f"slice {keys}: no examples to evaluate, so its thresholds could not be checked")
+    # A bool in TFMA 0.47's proto3 (no presence to test): a threshold whose metric was not computed.
+    if result.missing_thresholds:
+        reasons.append("a threshold names a metric the evaluation did not compute (see the eval config)")
+    if not reasons:
+        reasons.append("TFMA's validation did not pass (see the evaluation output for details)")
+    return reasons

@@ -15,8 +15,8 @@ from pathlib import Path
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto.metadata_store_pb2 import Execution
 
-from runners import home_lock
-from runners import metadata as md
+from runners.home import lock as home_lock
+from runners.store import metadata as md
 
 # The code TFX would record for an execution stopped from outside (google.rpc.Code.ABORTED).
 _ABORTED = 10

@@ -14,6 +14,10 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from ml_metadata.proto.metadata_store_pb2 import Artifact, Context, Event, Execution
 
+from pipeline.config import PipelineConfig
+from runners.errors import EXIT_USAGE, RunError
+from runners.store import metadata as md
+
 __all__ = ["Artifact", "Event", "Execution"]
 
 STATE_NAMES = {
@@ -159,7 +163,7 @@ def ingested_spans(store: metadata_store.MetadataStore, pipeline_name: str, exam
     return spans
 
 
-# Questions the operations commands (runs, lineage, models, rollback, kpis) ask; see runners/ops.py.
+# Questions the operations commands (runs, lineage, models, rollback, kpis) ask; see runners/commands/ops.py.
 
 
 def pipeline_context(store: metadata_store.MetadataStore, pipeline_name: str) -> Context | None:
@@ -228,3 +232,35 @@ def json_prop(artifact_or_execution: Artifact | Execution, name: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return None
+
+
+def open_store(config: PipelineConfig) -> metadata_store.MetadataStore:
+    """Opens the home's ML Metadata for the operations commands.
+
+    Raises:
+        RunError (exit 2): the home is remote, has no metadata.db, or records no run of this pipeline.
+    """
+    if "://" in config.home:
+        raise RunError(
+            f"home {config.home} is a cloud folder: these commands read the SQLite ML Metadata of a local home; "
+            "runs on Vertex AI are recorded in Vertex ML Metadata (see the Vertex AI console)",
+            EXIT_USAGE,
+        )
+    path = Path(config.metadata_path)
+    if not path.is_file():
+        raise RunError(
+            f"no ML Metadata at {path}: expected the metadata.db of a home where `taxi-pipeline run` has run; "
+            "pass --home (or set TAXI_PIPELINE_HOME) to that folder, or run the pipeline first",
+            EXIT_USAGE,
+        )
+    try:
+        store = md.connect(path)
+    except Exception as err:  # a file that is not an ML Metadata database, or a newer schema
+        raise RunError(f"cannot open ML Metadata at {path}: {err}", EXIT_USAGE) from None
+    if md.pipeline_context(store, config.pipeline_name) is None:
+        raise RunError(
+            f"ML Metadata at {path} records no run of pipeline '{config.pipeline_name}' (pipeline_name in the "
+            "profile); check --home and --profile, or run the pipeline first",
+            EXIT_USAGE,
+        )
+    return store

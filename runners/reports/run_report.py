@@ -1,198 +1,23 @@
-"""The run report: one self-contained HTML file per pipeline run, and `taxi-pipeline report`.
-
-Everything comes from the home's ML Metadata and the artifacts it points to: the run's executions,
-TFDV statistics, anomalies and drift, TFMA metrics and validation result, the model's permutation
-feature importance, its lineage and the pushed version's model card.
-runners/analysis.py reads the statistics and evaluations; notebooks/02-model-analysis.ipynb uses it too.
-"""
+"""The run report: one self-contained HTML page per pipeline run, rendered from its ReportData."""
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import math
 import os
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
 
+from pipeline import ids
 from pipeline.config import PipelineConfig
-from runners import lineage as ln
-from runners import metadata as md
-from runners import report_html as h
-from runners.analysis import (
-    BASELINE,
-    CANDIDATE,
-    TOP_VALUES,
-    FeatureStatistics,
-    ModelEvaluation,
-    read_model_evaluation,
-    read_split_statistics,
-)
-from runners.errors import EXIT_OK, EXIT_USAGE, RunError
-
-# Node ids of pipeline/pipeline.py (tests/unit/test_report.py checks they still match); copied so that
-# listing what a report needs does not import TFX.
-EXAMPLE_GEN = ln.EXAMPLE_GEN
-STATISTICS_GEN = ln.STATISTICS_GEN
-TRANSFORM = ln.TRANSFORM
-TRAINER = "trainer"
-EVALUATOR = ln.EVALUATOR
-PUSHER = ln.PUSHER
-FEATURE_IMPORTANCE = ln.FEATURE_IMPORTANCE
-DATA_GATE = "data_gate"
-
-# ------------------------------------------------------------------------------------------- data
-
-
-@dataclasses.dataclass
-class ComponentRun:
-    """One component's execution in the run."""
-
-    node: str
-    state: str
-    started: float
-    seconds: float
-
-
-@dataclasses.dataclass
-class ReportData:
-    """Everything a run report shows."""
-
-    run_id: str
-    pipeline_name: str
-    home: str
-    started: float | None
-    ended: float | None
-    components: list[ComponentRun]
-    summary: Any  # runners.summary.RunSummary
-    statistics: dict[str, list[FeatureStatistics]]
-    statistics_uri: str | None
-    gate: Any  # runners.gates.GateReport | None
-    gate_passed: bool | None
-    evaluation: ModelEvaluation | None
-    baseline_model: dict[str, Any] | None
-    lineage: dict[str, Any] | None
-    generated: float
-    # The run's feature_importance.json (see runners.explain.read_feature_importance), if it has one.
-    importance: dict[str, Any] | None = None
-    # The pushed version's model card (runners/model_card.py), if one was written.
-    model_card: str | None = None
-
-    @property
-    def trained(self) -> bool:
-        """Whether the run got as far as a Trainer."""
-        return any(c.node == TRAINER for c in self.components)
-
-
-def _run_started(store: metadata_store.MetadataStore, run_id: str) -> float | None:
-    context = md.run_context(store, run_id)
-    return ln.seconds(context.create_time_since_epoch) if context is not None else None
-
-
-def gather(store: metadata_store.MetadataStore, config: PipelineConfig, run_id: str) -> ReportData:
-    """Reads what the report of one run shows from ML Metadata and the artifacts it points to.
-
-    Args:
-        store: the home's ML Metadata.
-        config: the configuration (pipeline name, gate policy, home).
-        run_id: the pipeline run.
-
-    Returns:
-        The report's data; parts the run did not reach (a run stopped at the data gate has no
-        evaluation) are empty or None.
-    """
-    import time
-
-    from runners import gates
-    from runners.explain import read_feature_importance
-    from runners.model_card import card_path
-    from runners.summary import summarize
-
-    executions = md.run_executions(store, run_id)
-    components = [
-        ComponentRun(
-            node=node,
-            state=md.state_name(execution),
-            started=ln.seconds(execution.create_time_since_epoch),
-            seconds=max(0.0, ln.seconds(execution.last_update_time_since_epoch - execution.create_time_since_epoch)),
-        )
-        for node, execution in sorted(executions.items(), key=lambda item: item[1].id)
-        if md.execution_type_name(store, execution) != ln.RESOLVER_TYPE
-    ]
-    summary = summarize(store, run_id)
-
-    statistics: dict[str, list[FeatureStatistics]] = {}
-    statistics_uri = None
-    example_gen = executions.get(EXAMPLE_GEN)
-    examples = md.outputs(store, example_gen, "examples") if example_gen is not None else []
-    if examples:
-        artifact = md.statistics_of(store, examples[0], STATISTICS_GEN)
-        if artifact is not None:
-            statistics_uri = artifact.uri
-            statistics = read_split_statistics(artifact.uri)
-
-    gate = gates.read_gate_report(store, run_id, gates.policy_of(config))
-    gate_execution = executions.get(DATA_GATE)
-    gate_passed = None
-    if gate_execution is not None:
-        gate_passed = gate_execution.last_known_state in (md.Execution.COMPLETE, md.Execution.CACHED)
-
-    evaluation = None
-    baseline_model = None
-    evaluator = executions.get(EVALUATOR)
-    if evaluator is not None and summary.evaluation_uri:
-        configured = md.prop(evaluator, "eval_config")
-        evaluation = read_model_evaluation(summary.evaluation_uri, configured if isinstance(configured, str) else None)
-        baseline = md.inputs(store, evaluator, "baseline_model")
-        if baseline:
-            pushed = [p for p in ln.find_pushes(store, config.pipeline_name) if p.model_id == baseline[0].id]
-            baseline_model = {
-                "id": baseline[0].id,
-                "uri": baseline[0].uri,
-                "versions": sorted({p.version for p in pushed}),
-            }
-
-    lineage = None
-    trainer = executions.get(TRAINER)
-    models = md.outputs(store, trainer, "model") if trainer is not None else []
-    if models:
-        lineage = ln.model_lineage(store, models[0])
-
-    importance = read_feature_importance(summary.feature_importance_uri) if summary.feature_importance_uri else None
-    model_card = None
-    if summary.pushed and summary.pushed_version is not None:
-        card = card_path(config.home, summary.pushed_version)
-        model_card = str(card.resolve()) if card.is_file() else None
-
-    records = {r.run_id: r for r in ln.list_runs(store, config.pipeline_name)}
-    record = records.get(run_id)
-    return ReportData(
-        run_id=run_id,
-        pipeline_name=config.pipeline_name,
-        home=str(Path(config.home).resolve()),
-        started=record.started if record is not None else _run_started(store, run_id),
-        ended=record.ended if record is not None else None,
-        components=components,
-        summary=summary,
-        statistics=statistics,
-        statistics_uri=statistics_uri,
-        gate=gate,
-        gate_passed=gate_passed,
-        evaluation=evaluation,
-        baseline_model=baseline_model,
-        lineage=lineage,
-        generated=time.time(),
-        importance=importance,
-        model_card=model_card,
-    )
-
-
-# ----------------------------------------------------------------------------------------- render
+from runners.reports import html as h
+from runners.reports import run_data
+from runners.reports.run_data import ReportData
+from runners.store.evaluations import BASELINE, CANDIDATE
+from runners.store.statistics import TOP_VALUES
 
 
 def _time(seconds: float | None) -> str:
@@ -523,7 +348,7 @@ def _importance_section(data: ReportData) -> h.Html:
             reason = "this run trained no model"
         else:
             reason = (
-                f"the run recorded no {FEATURE_IMPORTANCE} output for its model (the step did not finish, "
+                f"the run recorded no {ids.FEATURE_IMPORTANCE} output for its model (the step did not finish, "
                 "or its artifact folder was removed)"
             )
         return h.tag("p", f"No feature importance: {reason}.")
@@ -758,9 +583,6 @@ def render(data: ReportData) -> str:
     )
 
 
-# ------------------------------------------------------------------------------------------ files
-
-
 def report_path(reports_dir: str | Path, run_id: str) -> Path:
     """Where a run's report goes by default: <reports dir>/run-<run id, file-name safe>.html."""
     return Path(reports_dir) / f"run-{re.sub(r'[^0-9A-Za-z_.-]', '-', run_id)}.html"
@@ -781,65 +603,9 @@ def write_report(
         The file written.
     """
     path = Path(output) if output is not None else report_path(config.reports_dir, run_id)
-    document = render(gather(store, config, run_id))
+    document = render(run_data.gather(store, config, run_id))
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     partial.write_text(document, encoding="utf-8")
     partial.replace(path)
     return path.resolve()
-
-
-# ---------------------------------------------------------------------------------------- command
-
-
-def register(commands: Any, add_config_flags: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Adds the `report` subcommand.
-
-    Args:
-        commands: the CLI's subparsers.
-        add_config_flags: adds the flags every subcommand shares (--profile, --config, --home).
-    """
-    help_text = "write a self-contained HTML report of a run (default: the newest) and print its path"
-    parser = commands.add_parser("report", help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
-    add_config_flags(parser)
-    parser.add_argument("--run", dest="run_id", metavar="RUN_ID", help="the run (see `taxi-pipeline runs`)")
-    parser.add_argument(
-        "--output", metavar="FILE.html", help="where to write it (default: <home>/reports/run-<id>.html)"
-    )
-    parser.set_defaults(handler=_cmd_report)
-
-
-def _cmd_report(args: argparse.Namespace, config: PipelineConfig) -> int:
-    import logging
-    import warnings
-
-    from runners.ops import open_store
-
-    store = open_store(config)
-    runs = md.run_ids(store, config.pipeline_name)
-    if not runs:
-        raise RunError(f"ML Metadata at {config.metadata_path} records no run yet; run the pipeline first", EXIT_USAGE)
-    run_id = args.run_id or runs[-1]
-    if run_id not in runs:
-        shown = ", ".join(runs[-5:])
-        raise RunError(
-            f"run {run_id!r} is not a run of pipeline '{config.pipeline_name}' in {config.metadata_path} "
-            f"(newest runs: {shown}); `taxi-pipeline runs` lists them all",
-            EXIT_USAGE,
-        )
-    # Keras 2 as the pipeline uses it, and TensorFlow's start-up chatter off the console (see ops.read_metrics).
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    logging.disable(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                path = write_report(store, config, run_id, args.output)
-            except OSError as err:
-                target = args.output or config.reports_dir
-                raise RunError(f"cannot write the report to {target}: {err.strerror or err}", EXIT_USAGE) from None
-    finally:
-        logging.disable(logging.NOTSET)
-    print(path)
-    return EXIT_OK

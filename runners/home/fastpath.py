@@ -44,6 +44,11 @@ def source_digest(root: Path = PROJECT_ROOT, packages: tuple[str, ...] = CODE_PA
     return digest.hexdigest()[:16]
 
 
+def code_fingerprint(root: Path = PROJECT_ROOT) -> str:
+    """Digest of the model code, so editing it re-runs Transform and Trainer instead of hitting the cache."""
+    return source_digest(root, ("models",))
+
+
 def _file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

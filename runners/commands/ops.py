@@ -1,40 +1,47 @@
-"""Operations commands: `runs`, `lineage`, `models`, `rollback` and `kpis`.
-
-Every answer comes from the home's ML Metadata and its serving dir; each command prints an aligned
-table for people or, with --json, one JSON document on stdout for scripts.
-"""
+"""Operations commands: `runs`, `lineage`, `models`, `rollback` and `kpis`."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
-import logging
-import os
-import sys
 import textwrap
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ml_metadata.metadata_store import metadata_store
-
+from pipeline import ids
+from pipeline import serving_dir as sd
 from pipeline.config import PipelineConfig
-from runners import home_lock
-from runners import kpis as kpi
-from runners import lineage as ln
-from runners import metadata as md
-from runners import serving_dir as sd
 from runners.errors import EXIT_OK, EXIT_USAGE, RunError
+from runners.home import lock as home_lock
+from runners.reports import kpis as kpi
+from runners.store import lineage as ln
+from runners.store.evaluations import read_metrics
+from runners.store.lineage import resolve_version
+from runners.store.metadata import open_store
+from runners.text import (
+    WIDTH,
+    format_duration,
+    format_number,
+    format_spans,
+    format_time,
+    render_table,
+    short_path,
+    wrap,
+)
 
 # The blessing metric (see pipeline/eval_config.py), followed over runs by `kpis`.
 MAIN_METRIC = "binary_accuracy"
+
+
 MODEL_METRICS = (MAIN_METRIC, "auc")
+
+
 SERVING_RULE = "the highest integer version folder, which TF Serving's default 'latest' version policy serves"
-WIDTH = 100
+
+
 ROLLBACK_HELP = (
     "How: the chosen model is copied into a hidden staging folder inside the serving dir and renamed "
     "to a new integer version above every other (atomic on one filesystem). TF Serving's default "
@@ -44,142 +51,60 @@ ROLLBACK_HELP = (
     "the newest one; when the target's model already serves, nothing changes, so running it twice is safe. "
     "A newer push serves again after its run, as the new highest version."
 )
+
+
 STATE_LETTERS = {"executed": "E", "cached": "c", "failed": "F", "running": "R", "new": "R", "canceled": "x"}
 
 
-def register(commands: Any, add_config_flags: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Adds the `runs`, `lineage`, `models`, `rollback` and `kpis` subcommands.
+def _configure(
+    parser: argparse.ArgumentParser,
+    add_config_flags: Callable[[argparse.ArgumentParser], None],
+    handler: Callable[[argparse.Namespace, PipelineConfig], int],
+) -> None:
+    add_config_flags(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout instead")
+    parser.set_defaults(handler=handler)
 
-    Args:
-        commands: the CLI's subparsers.
-        add_config_flags: adds the flags every subcommand shares (--profile, --config, --home).
-    """
 
-    def add(name: str, help_text: str, handler: Callable[[argparse.Namespace, PipelineConfig], int]) -> Any:
-        parser = commands.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
-        add_config_flags(parser)
-        parser.add_argument("--json", action="store_true", help="print one JSON document on stdout instead")
-        parser.set_defaults(handler=handler)
-        return parser
+def configure_runs(
+    parser: argparse.ArgumentParser, add_config_flags: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Adds the flags of `runs`."""
+    _configure(parser, add_config_flags, _cmd_runs)
 
-    add("runs", "list pipeline runs: start, spans, status, duration, cached components, pushed version", _cmd_runs)
-    lineage = add("lineage", "trace a pushed model back to the data, schema and code that made it", _cmd_lineage)
-    which = lineage.add_mutually_exclusive_group()
+
+def configure_lineage(
+    parser: argparse.ArgumentParser, add_config_flags: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Adds the flags of `lineage`."""
+    _configure(parser, add_config_flags, _cmd_lineage)
+    which = parser.add_mutually_exclusive_group()
     which.add_argument("--version", type=int, metavar="V", help="a published version (see `taxi-pipeline models`)")
     which.add_argument("--serving", action="store_true", help="the version serving now (the default)")
-    add("models", "list published model versions, their evaluation metrics and which one serves", _cmd_models)
-    rollback = add(
-        "rollback",
-        "serve the model before the newest push again (or --to VERSION), as a new version",
-        _cmd_rollback,
-    )
-    rollback.epilog = ROLLBACK_HELP
-    rollback.add_argument("--to", type=int, metavar="VERSION", help="the published version to serve again")
-    rollback.add_argument("--reason", default="", help="why, kept in ML Metadata and rollbacks.jsonl")
-    add("kpis", "deployment frequency, lead time, blessing rate, run duration and the metric's trend", _cmd_kpis)
 
 
-# ---------------------------------------------------------------------------------------------- helpers
+def configure_models(
+    parser: argparse.ArgumentParser, add_config_flags: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Adds the flags of `models`."""
+    _configure(parser, add_config_flags, _cmd_models)
 
 
-def open_store(config: PipelineConfig) -> metadata_store.MetadataStore:
-    """Opens the home's ML Metadata for the operations commands.
-
-    Raises:
-        RunError (exit 2): the home is remote, has no metadata.db, or records no run of this pipeline.
-    """
-    if "://" in config.home:
-        raise RunError(
-            f"home {config.home} is a cloud folder: these commands read the SQLite ML Metadata of a local home; "
-            "runs on Vertex AI are recorded in Vertex ML Metadata (see the Vertex AI console)",
-            EXIT_USAGE,
-        )
-    path = Path(config.metadata_path)
-    if not path.is_file():
-        raise RunError(
-            f"no ML Metadata at {path}: expected the metadata.db of a home where `taxi-pipeline run` has run; "
-            "pass --home (or set TAXI_PIPELINE_HOME) to that folder, or run the pipeline first",
-            EXIT_USAGE,
-        )
-    try:
-        store = md.connect(path)
-    except Exception as err:  # a file that is not an ML Metadata database, or a newer schema
-        raise RunError(f"cannot open ML Metadata at {path}: {err}", EXIT_USAGE) from None
-    if md.pipeline_context(store, config.pipeline_name) is None:
-        raise RunError(
-            f"ML Metadata at {path} records no run of pipeline '{config.pipeline_name}' (pipeline_name in the "
-            "profile); check --home and --profile, or run the pipeline first",
-            EXIT_USAGE,
-        )
-    return store
+def configure_rollback(
+    parser: argparse.ArgumentParser, add_config_flags: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Adds the flags of `rollback`."""
+    _configure(parser, add_config_flags, _cmd_rollback)
+    parser.epilog = ROLLBACK_HELP
+    parser.add_argument("--to", type=int, metavar="VERSION", help="the published version to serve again")
+    parser.add_argument("--reason", default="", help="why, kept in ML Metadata and rollbacks.jsonl")
 
 
-def format_time(seconds: float | None) -> str:
-    """Returns "YYYY-MM-DD HH:MM:SS" in UTC, or "-"."""
-    if seconds is None:
-        return "-"
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def format_duration(seconds: float | None) -> str:
-    """Returns "45s", "3m07s", "2h05m" or "3d04h" (one word, so wrapped text never splits it); "-" for None."""
-    if seconds is None:
-        return "-"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    if whole < 86400:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
-
-
-def format_spans(spans: Sequence[int]) -> str:
-    """Returns "1", "1,2" or "1-4" for a list of spans; "-" for none."""
-    if not spans:
-        return "-"
-    ordered = sorted(spans)
-    if len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1)):
-        return f"{ordered[0]}-{ordered[-1]}"
-    return ",".join(map(str, ordered))
-
-
-def format_number(value: float | None) -> str:
-    """Returns a metric with 4 decimals, or "-"."""
-    return "-" if value is None else f"{value:.4f}"
-
-
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
-    """Renders rows as plain-text columns, two spaces apart, aligned under their headers.
-
-    Args:
-        headers: column titles.
-        rows: cell texts, one sequence per row, as many cells as headers.
-        right: indexes of columns to right-align (numbers).
-
-    Returns:
-        The table, without trailing spaces.
-    """
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([line(headers), *(line(r) for r in rows)])
-
-
-def short_path(uri: str, home: str | Path) -> str:
-    """Shows a path under the home relative to it ("<home>/...") so lines fit a terminal."""
-    try:
-        return "<home>/" + str(Path(uri).resolve().relative_to(Path(home).resolve()))
-    except (ValueError, OSError):
-        return uri
-
-
-def _wrap(text: str, indent: str = "") -> str:
-    return textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent=indent)
+def configure_kpis(
+    parser: argparse.ArgumentParser, add_config_flags: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Adds the flags of `kpis`."""
+    _configure(parser, add_config_flags, _cmd_kpis)
 
 
 def _emit(args: argparse.Namespace, document: Mapping[str, Any], human: Callable[[], str]) -> int:
@@ -188,46 +113,6 @@ def _emit(args: argparse.Namespace, document: Mapping[str, Any], human: Callable
     else:
         print(human())
     return EXIT_OK
-
-
-def read_metrics(evaluation_uris: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Reads the overall TFMA metrics of each evaluation; an unreadable one maps to {} and is named on stderr.
-
-    Args:
-        evaluation_uris: Evaluator "evaluation" artifact URIs.
-
-    Returns:
-        uri -> metric name -> value.
-    """
-    wanted = sorted(set(evaluation_uris))
-    if not wanted:
-        return {}
-    # Set before TensorFlow loads (runners never import models/, which sets them for pipeline code):
-    # Keras 2 as the pipeline uses it, and TensorFlow's C++ start-up chatter off the console.
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    found: dict[str, dict[str, float]] = {}
-    # The libraries' deprecation notices, and TFMA's note that an evaluation against a baseline has no
-    # plots, say nothing about the user's models.
-    # TensorFlow and absl reset their loggers' levels when they load, so silence by severity instead.
-    logging.disable(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from runners.summary import read_evaluation
-
-            for uri in wanted:
-                try:
-                    found[uri] = read_evaluation(uri)[0]
-                except Exception as err:  # a deleted or partial artifact: report it, keep the other versions
-                    print(f"taxi-pipeline: cannot read the evaluation at {uri}: {type(err).__name__}", file=sys.stderr)
-                    found[uri] = {}
-    finally:
-        logging.disable(logging.NOTSET)
-    return found
-
-
-# ------------------------------------------------------------------------------------------------ runs
 
 
 def runs_document(records: Sequence[ln.RunRecord], config: PipelineConfig) -> dict[str, Any]:
@@ -259,7 +144,7 @@ def format_runs(records: Sequence[ln.RunRecord], config: PipelineConfig) -> str:
         letters = "".join(STATE_LETTERS.get(r.components[c], "?") if c in r.components else "." for c in order)
         if r.pushed_version is not None:
             pushed = str(r.pushed_version)
-        elif r.components.get(ln.PUSHER) == "cached":
+        elif r.components.get(ids.PUSHER) == "cached":
             pushed = "cached"
         elif r.blessed is False:
             pushed = "not blessed"
@@ -284,47 +169,12 @@ def format_runs(records: Sequence[ln.RunRecord], config: PipelineConfig) -> str:
         f"component, in this order: {', '.join(order)}. E executed, c cached (reused an earlier result), "
         "F failed, R running or stopped, . not in that run."
     )
-    return f"Runs of pipeline '{config.pipeline_name}' in {config.metadata_path}\n\n{table}\n\n{_wrap(legend)}"
+    return f"Runs of pipeline '{config.pipeline_name}' in {config.metadata_path}\n\n{table}\n\n{wrap(legend)}"
 
 
 def _cmd_runs(args: argparse.Namespace, config: PipelineConfig) -> int:
     records = ln.list_runs(open_store(config), config.pipeline_name)
     return _emit(args, runs_document(records, config), lambda: format_runs(records, config))
-
-
-# --------------------------------------------------------------------------------------------- lineage
-
-
-def resolve_version(pushes: Sequence[ln.Push], serving_dir: str, version: int | None) -> ln.Push:
-    """Returns the published version asked for, or the serving one.
-
-    Raises:
-        RunError (exit 2): the version is unknown, or nothing serves.
-    """
-    by_version = {p.version: p for p in pushes}
-    known = ", ".join(str(v) for v in by_version) or "none"
-    if version is None:
-        serving = sd.serving_version(serving_dir)
-        if serving is None:
-            raise RunError(
-                f"nothing serves: {serving_dir} has no integer version folder; run the pipeline until a model is "
-                "pushed, or name a version with --version",
-                EXIT_USAGE,
-            )
-        if serving not in by_version:
-            raise RunError(
-                f"version {serving} serves from {serving_dir}, but ML Metadata records no push or rollback of it "
-                f"(it was copied there by something else); versions it knows: {known}",
-                EXIT_USAGE,
-            )
-        return by_version[serving]
-    if version not in by_version:
-        raise RunError(
-            f"version {version} is not a version this home published (published versions: {known}); "
-            "`taxi-pipeline models` lists them",
-            EXIT_USAGE,
-        )
-    return by_version[version]
 
 
 def format_lineage(document: Mapping[str, Any], home: str) -> str:
@@ -421,9 +271,6 @@ def _cmd_lineage(args: argparse.Namespace, config: PipelineConfig) -> int:
     return _emit(args, document, lambda: format_lineage(document, config.home))
 
 
-# ---------------------------------------------------------------------------------------------- models
-
-
 def models_document(
     pushes: Sequence[ln.Push], on_disk: Sequence[int], metrics: Mapping[str, Mapping[str, float]], serving_dir: str
 ) -> dict[str, Any]:
@@ -494,8 +341,8 @@ def format_models(document: Mapping[str, Any]) -> str:
     else:
         status = f"* serves now: version {serving}, {document['serving_rule']}."
     notes = [
-        _wrap(status),
-        _wrap(
+        wrap(status),
+        wrap(
             "A rollback republishes an earlier model under a new version; its metrics are those of that model's "
             "evaluation. MODEL is the ML Metadata id of the trained model. ! marks a version whose folder is gone."
         ),
@@ -514,11 +361,8 @@ def _cmd_models(args: argparse.Namespace, config: PipelineConfig) -> int:
     return _emit(args, document, lambda: format_models(document))
 
 
-# -------------------------------------------------------------------------------------------- rollback
-
-
 def _cmd_rollback(args: argparse.Namespace, config: PipelineConfig) -> int:
-    from runners.rollback import RollbackError, rollback
+    from runners.serving.rollback import RollbackError, rollback
 
     store = open_store(config)
     # The home lock keeps a run's Pusher and this rollback from publishing into the serving dir at once.
@@ -528,10 +372,7 @@ def _cmd_rollback(args: argparse.Namespace, config: PipelineConfig) -> int:
         except RollbackError as err:
             raise RunError(str(err), EXIT_USAGE) from None
     document = {**result.to_dict(), "serving_dir": str(Path(config.serving_dir).resolve())}
-    return _emit(args, document, lambda: _wrap(result.message))
-
-
-# ------------------------------------------------------------------------------------------------ kpis
+    return _emit(args, document, lambda: wrap(result.message))
 
 
 def format_kpis(document: Mapping[str, Any]) -> str:

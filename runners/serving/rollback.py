@@ -16,9 +16,9 @@ from typing import Any
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from runners import metadata as md
-from runners import serving_dir as sd
-from runners.lineage import (
+from pipeline import serving_dir as sd
+from runners.store import metadata as md
+from runners.store.lineage import (
     PUSHED_MODEL_TYPE,
     ROLLBACK_MODEL_KEY,
     ROLLBACK_OUTPUT_KEY,
@@ -142,7 +142,7 @@ def rollback(
 ) -> RollbackResult:
     """Makes an earlier blessed model the serving one, atomically; does nothing if it already serves.
 
-    Call it holding the home lock (runners.home_lock), so that no run's Pusher publishes meanwhile.
+    Call it holding the home lock (runners.home.lock), so that no run's Pusher publishes meanwhile.
 
     Args:
         store: the home's ML Metadata store (written to: one Rollback execution).
@@ -178,7 +178,7 @@ def rollback(
                 f"(model artifact {target.model_id})"
             ),
         )
-    # Under the home lock (see runners/ops.py) no other publication is in progress: leftovers are dead.
+    # Under the home lock (see runners/commands/ops.py) no other publication is in progress: leftovers are dead.
     sd.remove_staging(root)
     source = _source_folder(root, target)
     context = md.pipeline_context(store, pipeline_name)

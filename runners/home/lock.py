@@ -18,7 +18,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from runners.errors import EXIT_LOCKED, EXIT_STORAGE, RunError
-from runners.storage import unwritable_home
+from runners.home.storage import unwritable_home
 
 LOCK_FILE = ".lock"
 

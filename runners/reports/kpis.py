@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from runners.lineage import EvaluationRecord, Push, RunRecord
+from runners.store.lineage import EvaluationRecord, Push, RunRecord
 
 DAY_S = 86400.0
 

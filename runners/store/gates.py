@@ -1,31 +1,15 @@
-"""What the data gate found in a run, read back from ML Metadata: drift, anomalies, verdict, accepted spans.
-
-The runner prints this after every run, and in place of a traceback when the gate stops one.
-"""
+"""What the data gate found in a run, read back from ML Metadata: drift, anomalies, verdict, accepted spans."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TextIO
 
 from ml_metadata.metadata_store import metadata_store
 
-from pipeline import pipeline as taxi_pipeline
-from pipeline import validation
-from pipeline.config import PipelineConfig
-from runners import metadata as md
-from runners.errors import EXIT_GATE, RunError
+from pipeline import ids, validation
+from runners.store import metadata as md
 
 _DONE = (md.Execution.COMPLETE, md.Execution.CACHED)
-
-
-def policy_of(config: PipelineConfig) -> validation.GatePolicy:
-    """Returns the data gate's policy as the configuration sets it."""
-    return validation.GatePolicy(
-        blocking_anomalies=config.blocking_anomalies,
-        warning_anomalies=config.warning_anomalies,
-        drift_action=config.drift_action,
-    )
 
 
 def accepted_spans(store: metadata_store.MetadataStore, pipeline_name: str) -> set[int]:
@@ -35,7 +19,7 @@ def accepted_spans(store: metadata_store.MetadataStore, pipeline_name: str) -> s
     it again instead of training on it.
     """
     spans: set[int] = set()
-    for execution in md.node_executions(store, pipeline_name, taxi_pipeline.DATA_GATE):
+    for execution in md.node_executions(store, pipeline_name, ids.DATA_GATE):
         if execution.last_known_state not in _DONE:
             continue
         for artifact in md.inputs(store, execution, "examples"):
@@ -70,15 +54,15 @@ def read_gate_report(
         The report, or None when the run has no ExampleValidator output (it stopped earlier).
     """
     executions = md.run_executions(store, run_id)
-    validator = executions.get(taxi_pipeline.EXAMPLE_VALIDATOR)
+    validator = executions.get(ids.EXAMPLE_VALIDATOR)
     anomalies = md.outputs(store, validator, "anomalies") if validator is not None else []
     if not anomalies:
         return None
     # The span is read from ExampleGen's Examples: the anomalies' own `span` property stays 0.
-    example_gen = executions.get(taxi_pipeline.EXAMPLE_GEN)
+    example_gen = executions.get(ids.EXAMPLE_GEN)
     examples = md.outputs(store, example_gen, "examples") if example_gen is not None else []
     span = md.prop(examples[0], "span") if examples else None
-    drift_check = executions.get(taxi_pipeline.DRIFT_CHECK)
+    drift_check = executions.get(ids.DRIFT_CHECK)
     reports = md.outputs(store, drift_check, "drift_report") if drift_check is not None else []
     rows: list[validation.DriftRow] = []
     baseline_span = None
@@ -93,66 +77,6 @@ def read_gate_report(
         verdict=verdict,
         anomalies_uri=anomalies[0].uri,
         drift_report_uri=reports[0].uri if reports else None,
-    )
-
-
-def format_gate_report(report: GateReport) -> str:
-    """Formats a report for the console: the drift table, then anomalies and warnings."""
-    verdict = report.verdict
-    lines = []
-    if report.baseline_span is None or not verdict.drift:
-        lines.append(f"  Drift: span {report.span} has no earlier accepted span to compare with.")
-    else:
-        lines.append(
-            f"  Drift of span {report.span} against span {report.baseline_span} "
-            f"({validation.DRIFT_SPLIT} split; limits from the schema):"
-        )
-        lines += ["    " + line for line in validation.drift_table(verdict.drift).splitlines()]
-    if verdict.anomalies:
-        lines.append(f"  Anomalies in span {report.span} (see {validation.ANOMALIES_REFERENCE}):")
-        lines += ["    " + line for line in validation.anomaly_table(verdict.anomalies).splitlines()]
-    else:
-        lines.append(f"  Anomalies: none in span {report.span}.")
-    lines += [f"  warning: {line}" for line in verdict.warnings()]
-    return "\n".join(lines)
-
-
-def print_gate_report(config: PipelineConfig, run_id: str, out: TextIO) -> GateReport | None:
-    """Prints the data gate's findings of a run that passed it; returns them."""
-    report = read_gate_report(md.connect(config.metadata_path), run_id, policy_of(config))
-    if report is not None:
-        out.write(format_gate_report(report) + "\n")
-    return report
-
-
-def gate_stop(config: PipelineConfig, run_id: str, out: TextIO, fallback: str) -> RunError:
-    """Prints what stopped a run at the data gate and returns the error to raise.
-
-    Args:
-        config: the run's configuration.
-        run_id: the stopped run.
-        out: the console.
-        fallback: the gate's own message, used when ML Metadata has no report.
-
-    Returns:
-        A RunError with EXIT_GATE naming every feature that stopped the run.
-    """
-    report = read_gate_report(md.connect(config.metadata_path), run_id, policy_of(config)) if run_id else None
-    if report is not None:
-        out.write(format_gate_report(report) + "\n")
-    # Without a report, the gate's own message already says "span N did not pass the data gate: ...".
-    headline = fallback
-    if report is not None and report.verdict.reasons():
-        headline = f"span {report.span} did not pass the data gate:\n  " + "\n  ".join(report.verdict.reasons())
-    span_flag = f" --span {report.span}" if report is not None and report.span is not None else ""
-    return RunError(
-        f"{headline}\n"
-        "Nothing was transformed, trained or pushed; the anomalies and drift values are recorded in ML Metadata"
-        f"{f' (run {run_id})' if run_id else ''}.\n"
-        f"If the data is right, see how the schema would change with `taxi-pipeline schema diff{span_flag} "
-        f"--data-root {config.data_root}` and edit {config.schema_path}; to let such findings only warn, set "
-        "warning_anomalies or drift_action in the profile.",
-        EXIT_GATE,
     )
 
 
@@ -193,7 +117,7 @@ def ingested_spans(store: metadata_store.MetadataStore, pipeline_name: str) -> l
         whether the data gate passed it.
     """
     newest: dict[int, md.Artifact] = {}
-    for execution in md.node_executions(store, pipeline_name, taxi_pipeline.STATISTICS_GEN):
+    for execution in md.node_executions(store, pipeline_name, ids.STATISTICS_GEN):
         if execution.last_known_state not in _DONE:
             continue
         examples = md.inputs(store, execution, "examples")
@@ -205,12 +129,12 @@ def ingested_spans(store: metadata_store.MetadataStore, pipeline_name: str) -> l
     for span, statistics in sorted(newest.items()):
         anomalies = [
             a
-            for e in _consumers(store, statistics.id, taxi_pipeline.EXAMPLE_VALIDATOR, "statistics")
+            for e in _consumers(store, statistics.id, ids.EXAMPLE_VALIDATOR, "statistics")
             for a in md.outputs(store, e, "anomalies")
         ]
         reports = [
             a
-            for e in _consumers(store, statistics.id, taxi_pipeline.DRIFT_CHECK, "statistics")
+            for e in _consumers(store, statistics.id, ids.DRIFT_CHECK, "statistics")
             for a in md.outputs(store, e, "drift_report")
         ]
         result.append(
@@ -219,7 +143,7 @@ def ingested_spans(store: metadata_store.MetadataStore, pipeline_name: str) -> l
                 statistics_uri=statistics.uri,
                 anomalies_uri=anomalies[-1].uri if anomalies else None,
                 drift_report_uri=reports[-1].uri if reports else None,
-                accepted=bool(_consumers(store, statistics.id, taxi_pipeline.DATA_GATE, "statistics")),
+                accepted=bool(_consumers(store, statistics.id, ids.DATA_GATE, "statistics")),
             )
         )
     return result

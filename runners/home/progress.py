@@ -18,6 +18,9 @@ from typing import TextIO
 
 from absl import logging as absl_logging
 
+from pipeline.config import PipelineConfig
+from runners.errors import EXIT_USAGE, RunError
+
 _RUNNING = "Component %s is running."
 _FINISHED = "Component %s is finished."
 
@@ -121,3 +124,17 @@ def quiet_and_logged(log_file: Path, verbose: bool, console: TextIO) -> Iterator
         absl_logging.set_verbosity(saved_verbosity)
         for logger, level in saved_levels.items():
             logger.setLevel(level)
+
+
+@contextmanager
+def command_console(config: PipelineConfig, command: str) -> Iterator[TextIO]:
+    """Sends TensorFlow's and Beam's logs to <home>/logs, as `run` does, and yields the console."""
+    from runners.home.progress import quiet_and_logged
+
+    log_file = Path(config.logs_dir).resolve() / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunError(f"cannot write logs under the home folder {config.home}: {err.strerror}", EXIT_USAGE) from None
+    with quiet_and_logged(log_file, bool(config.verbose), sys.stdout) as console:
+        yield console

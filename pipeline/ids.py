@@ -1,0 +1,28 @@
+"""The pipeline's stable node ids: ML Metadata, the runners, the readers and the tests find nodes by them.
+
+Standard library only, so that reading a run's history never imports TFX to learn a node's name.
+"""
+
+from __future__ import annotations
+
+EXAMPLE_GEN = "example_gen"
+STATISTICS_GEN = "statistics_gen"
+SCHEMA_IMPORTER = "schema_importer"
+EXAMPLE_VALIDATOR = "example_validator"
+PREVIOUS_STATISTICS = "previous_statistics_resolver"
+DRIFT_CHECK = "drift_check"
+DATA_GATE = "data_gate"
+SPAN_WINDOW = "span_window_resolver"
+TRANSFORM = "transform"
+TUNER = "tuner"
+TRAINER = "trainer"
+FEATURE_IMPORTANCE = "feature_importance"
+BASELINE_RESOLVER = "latest_blessed_model_resolver"
+EVALUATOR = "evaluator"
+PUSHER = "pusher"
+
+# The part of the pipeline that ingests and validates a single span.
+INGEST_COMPONENTS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_IMPORTER, EXAMPLE_VALIDATOR, DRIFT_CHECK, DATA_GATE)
+# TUNER joins between TRANSFORM and TRAINER when tuning is on.
+COMPONENTS = (*INGEST_COMPONENTS, TRANSFORM, TRAINER, FEATURE_IMPORTANCE, EVALUATOR, PUSHER)
+RESOLVERS = (PREVIOUS_STATISTICS, SPAN_WINDOW, BASELINE_RESOLVER)

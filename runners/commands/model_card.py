@@ -1,0 +1,33 @@
+"""`taxi-pipeline model-card`: writes the model card of a pushed version."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from pipeline.config import PipelineConfig
+from runners.errors import EXIT_OK
+from runners.reports.model_card import generate
+
+
+def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Adds the flags of `model-card`."""
+    parser.description = (
+        "Write the model card of a published version (default: the serving one) under "
+        "<home>/model-cards/<version>/, from ML Metadata and the TFMA evaluation."
+    )
+    add_config_flags(parser)
+    parser.add_argument("--version", type=int, metavar="V", help="a published version (see `taxi-pipeline models`)")
+    parser.add_argument("--json", action="store_true", help="print the card's facts as JSON on stdout")
+    parser.set_defaults(handler=_cmd_model_card)
+
+
+def _cmd_model_card(args: argparse.Namespace, config: PipelineConfig) -> int:
+    path, card = generate(config, args.version)
+    if args.json:
+        print(json.dumps({"path": str(path), "card": card}, indent=2, default=str))
+    else:
+        sys.stdout.write(f"model card of version {card['version']}: {path} (and {path.with_suffix('.md').name})\n")
+    return EXIT_OK

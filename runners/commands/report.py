@@ -1,0 +1,58 @@
+"""`taxi-pipeline report`: writes the HTML report of a run (default: the newest)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+
+from pipeline.config import PipelineConfig
+from runners.errors import EXIT_OK, EXIT_USAGE, RunError
+from runners.reports.run_report import write_report
+from runners.store import metadata as md
+
+
+def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Adds the flags of `report`."""
+    add_config_flags(parser)
+    parser.add_argument("--run", dest="run_id", metavar="RUN_ID", help="the run (see `taxi-pipeline runs`)")
+    parser.add_argument(
+        "--output", metavar="FILE.html", help="where to write it (default: <home>/reports/run-<id>.html)"
+    )
+    parser.set_defaults(handler=_cmd_report)
+
+
+def _cmd_report(args: argparse.Namespace, config: PipelineConfig) -> int:
+    import logging
+    import warnings
+
+    from runners.store.metadata import open_store
+
+    store = open_store(config)
+    runs = md.run_ids(store, config.pipeline_name)
+    if not runs:
+        raise RunError(f"ML Metadata at {config.metadata_path} records no run yet; run the pipeline first", EXIT_USAGE)
+    run_id = args.run_id or runs[-1]
+    if run_id not in runs:
+        shown = ", ".join(runs[-5:])
+        raise RunError(
+            f"run {run_id!r} is not a run of pipeline '{config.pipeline_name}' in {config.metadata_path} "
+            f"(newest runs: {shown}); `taxi-pipeline runs` lists them all",
+            EXIT_USAGE,
+        )
+    # Keras 2 as the pipeline uses it, and TensorFlow's start-up chatter off the console (see ops.read_metrics).
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                path = write_report(store, config, run_id, args.output)
+            except OSError as err:
+                target = args.output or config.reports_dir
+                raise RunError(f"cannot write the report to {target}: {err.strerror or err}", EXIT_USAGE) from None
+    finally:
+        logging.disable(logging.NOTSET)
+    print(path)
+    return EXIT_OK

@@ -1,0 +1,72 @@
+"""What the console shows at the end of a run: the run summary and the data gate's findings."""
+
+from __future__ import annotations
+
+from pipeline import validation
+from runners.store.gates import GateReport
+from runners.store.summary import RunSummary
+
+HEADLINE_METRICS = ("binary_accuracy", "auc", "precision", "recall", "calibration", "example_count")
+
+
+def format_summary(summary: RunSummary) -> str:
+    """Renders the summary for the console."""
+    lines = [f"Run {summary.run_id}"]
+    if summary.span is not None:
+        split_rows = ", ".join(f"{k} {v:,}" for k, v in summary.rows.items())
+        lines.append(f"  span ingested : {summary.span} ({sum(summary.rows.values()):,} rows: {split_rows})")
+    if summary.window_spans:
+        rows = f", {summary.window_rows:,} rows" if summary.window_rows is not None else ""
+        lines.append(f"  training on   : spans {', '.join(map(str, summary.window_spans))}{rows}")
+    if summary.metrics:
+        shown = "  ".join(
+            f"{name}={summary.metrics[name]:.4f}" if name != "example_count" else f"{name}={int(summary.metrics[name])}"
+            for name in HEADLINE_METRICS
+            if name in summary.metrics
+        )
+        lines.append(f"  eval metrics  : {shown}")
+    if summary.blessed is not None:
+        if summary.blessed:
+            lines.append("  blessed       : yes, every threshold passed")
+        else:
+            lines.append("  blessed       : NO")
+            lines.extend(f"                  - {reason}" for reason in summary.blessing_reasons)
+    if summary.tuned_hyperparameters is not None:
+        shown = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in sorted(summary.tuned_hyperparameters.items())
+        )
+        lines.append(f"  tuned         : {shown}")
+    if summary.feature_importance:
+        shown = ", ".join(f"{f['feature']} {f['importance']:+.3f}" for f in summary.feature_importance)
+        lines.append(f"  top features  : {shown} ({summary.feature_importance_metric} drop when shuffled)")
+    if summary.tensorboard_dir:
+        lines.append(f"  tensorboard   : tensorboard --logdir {summary.tensorboard_dir}")
+    if summary.pushed:
+        lines.append(f"  pushed        : version {summary.pushed_version} -> {summary.pushed_path}")
+    elif summary.blessed is not None:
+        lines.append("  pushed        : nothing (the model was not blessed)")
+    if summary.model_card_path:
+        lines.append(f"  model card    : {summary.model_card_path}")
+    return "\n".join(lines)
+
+
+def format_gate_report(report: GateReport) -> str:
+    """Formats a report for the console: the drift table, then anomalies and warnings."""
+    verdict = report.verdict
+    lines = []
+    if report.baseline_span is None or not verdict.drift:
+        lines.append(f"  Drift: span {report.span} has no earlier accepted span to compare with.")
+    else:
+        lines.append(
+            f"  Drift of span {report.span} against span {report.baseline_span} "
+            f"({validation.DRIFT_SPLIT} split; limits from the schema):"
+        )
+        lines += ["    " + line for line in validation.drift_table(verdict.drift).splitlines()]
+    if verdict.anomalies:
+        lines.append(f"  Anomalies in span {report.span} (see {validation.ANOMALIES_REFERENCE}):")
+        lines += ["    " + line for line in validation.anomaly_table(verdict.anomalies).splitlines()]
+    else:
+        lines.append(f"  Anomalies: none in span {report.span}.")
+    lines += [f"  warning: {line}" for line in verdict.warnings()]
+    return "\n".join(lines)

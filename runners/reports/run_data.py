@@ -1,0 +1,160 @@
+"""What a run report shows, gathered from ML Metadata and the artifacts it points to."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from ml_metadata.metadata_store import metadata_store
+
+from pipeline import ids
+from pipeline.config import PipelineConfig
+from runners.store import lineage as ln
+from runners.store import metadata as md
+from runners.store.evaluations import ModelEvaluation, read_model_evaluation
+from runners.store.statistics import FeatureStatistics, read_split_statistics
+
+
+@dataclasses.dataclass
+class ComponentRun:
+    """One component's execution in the run."""
+
+    node: str
+    state: str
+    started: float
+    seconds: float
+
+
+@dataclasses.dataclass
+class ReportData:
+    """Everything a run report shows."""
+
+    run_id: str
+    pipeline_name: str
+    home: str
+    started: float | None
+    ended: float | None
+    components: list[ComponentRun]
+    summary: Any  # runners.store.summary.RunSummary
+    statistics: dict[str, list[FeatureStatistics]]
+    statistics_uri: str | None
+    gate: Any  # runners.store.gates.GateReport | None
+    gate_passed: bool | None
+    evaluation: ModelEvaluation | None
+    baseline_model: dict[str, Any] | None
+    lineage: dict[str, Any] | None
+    generated: float
+    # The run's feature_importance.json (see runners.store.importance.read_feature_importance), if it has one.
+    importance: dict[str, Any] | None = None
+    # The pushed version's model card (runners/reports/model_card.py), if one was written.
+    model_card: str | None = None
+
+    @property
+    def trained(self) -> bool:
+        """Whether the run got as far as a Trainer."""
+        return any(c.node == ids.TRAINER for c in self.components)
+
+
+def _run_started(store: metadata_store.MetadataStore, run_id: str) -> float | None:
+    context = md.run_context(store, run_id)
+    return ln.seconds(context.create_time_since_epoch) if context is not None else None
+
+
+def gather(store: metadata_store.MetadataStore, config: PipelineConfig, run_id: str) -> ReportData:
+    """Reads what the report of one run shows from ML Metadata and the artifacts it points to.
+
+    Args:
+        store: the home's ML Metadata.
+        config: the configuration (pipeline name, gate policy, home).
+        run_id: the pipeline run.
+
+    Returns:
+        The report's data; parts the run did not reach (a run stopped at the data gate has no
+        evaluation) are empty or None.
+    """
+    import time
+
+    from runners import pipeline_args
+    from runners.reports.model_card import card_path
+    from runners.store import gates
+    from runners.store.importance import read_feature_importance
+    from runners.store.summary import summarize
+
+    executions = md.run_executions(store, run_id)
+    components = [
+        ComponentRun(
+            node=node,
+            state=md.state_name(execution),
+            started=ln.seconds(execution.create_time_since_epoch),
+            seconds=max(0.0, ln.seconds(execution.last_update_time_since_epoch - execution.create_time_since_epoch)),
+        )
+        for node, execution in sorted(executions.items(), key=lambda item: item[1].id)
+        if md.execution_type_name(store, execution) != ln.RESOLVER_TYPE
+    ]
+    summary = summarize(store, run_id)
+
+    statistics: dict[str, list[FeatureStatistics]] = {}
+    statistics_uri = None
+    example_gen = executions.get(ids.EXAMPLE_GEN)
+    examples = md.outputs(store, example_gen, "examples") if example_gen is not None else []
+    if examples:
+        artifact = md.statistics_of(store, examples[0], ids.STATISTICS_GEN)
+        if artifact is not None:
+            statistics_uri = artifact.uri
+            statistics = read_split_statistics(artifact.uri)
+
+    gate = gates.read_gate_report(store, run_id, pipeline_args.policy_of(config))
+    gate_execution = executions.get(ids.DATA_GATE)
+    gate_passed = None
+    if gate_execution is not None:
+        gate_passed = gate_execution.last_known_state in (md.Execution.COMPLETE, md.Execution.CACHED)
+
+    evaluation = None
+    baseline_model = None
+    evaluator = executions.get(ids.EVALUATOR)
+    if evaluator is not None and summary.evaluation_uri:
+        configured = md.prop(evaluator, "eval_config")
+        evaluation = read_model_evaluation(summary.evaluation_uri, configured if isinstance(configured, str) else None)
+        baseline = md.inputs(store, evaluator, "baseline_model")
+        if baseline:
+            pushed = [p for p in ln.find_pushes(store, config.pipeline_name) if p.model_id == baseline[0].id]
+            baseline_model = {
+                "id": baseline[0].id,
+                "uri": baseline[0].uri,
+                "versions": sorted({p.version for p in pushed}),
+            }
+
+    lineage = None
+    trainer = executions.get(ids.TRAINER)
+    models = md.outputs(store, trainer, "model") if trainer is not None else []
+    if models:
+        lineage = ln.model_lineage(store, models[0])
+
+    importance = read_feature_importance(summary.feature_importance_uri) if summary.feature_importance_uri else None
+    model_card = None
+    if summary.pushed and summary.pushed_version is not None:
+        card = card_path(config.home, summary.pushed_version)
+        model_card = str(card.resolve()) if card.is_file() else None
+
+    records = {r.run_id: r for r in ln.list_runs(store, config.pipeline_name)}
+    record = records.get(run_id)
+    return ReportData(
+        run_id=run_id,
+        pipeline_name=config.pipeline_name,
+        home=str(Path(config.home).resolve()),
+        started=record.started if record is not None else _run_started(store, run_id),
+        ended=record.ended if record is not None else None,
+        components=components,
+        summary=summary,
+        statistics=statistics,
+        statistics_uri=statistics_uri,
+        gate=gate,
+        gate_passed=gate_passed,
+        evaluation=evaluation,
+        baseline_model=baseline_model,
+        lineage=lineage,
+        generated=time.time(),
+        importance=importance,
+        model_card=model_card,
+    )

@@ -1,0 +1,111 @@
+"""TFDV statistics read into plain records: per split, feature by feature, and row counts."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+TOP_VALUES = 8
+
+
+@dataclasses.dataclass
+class FeatureStatistics:
+    """TFDV's statistics of one feature in one split."""
+
+    name: str
+    type: str
+    present: int
+    missing: int
+    mean: float | None = None
+    std_dev: float | None = None
+    minimum: float | None = None
+    median: float | None = None
+    maximum: float | None = None
+    zeros: int | None = None
+    unique: int | None = None
+    top_values: list[tuple[str, float]] = dataclasses.field(default_factory=list)
+    histogram: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
+
+    @property
+    def missing_share(self) -> float:
+        """Share of examples without a value."""
+        total = self.present + self.missing
+        return self.missing / total if total else 0.0
+
+
+def feature_statistics(statistics: Any) -> list[FeatureStatistics]:
+    """Turns a DatasetFeatureStatisticsList (one split) into rows, one per feature, sorted by name.
+
+    Args:
+        statistics: a tensorflow_metadata DatasetFeatureStatisticsList.
+
+    Returns:
+        One row per feature of the first dataset.
+    """
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    if not statistics.datasets:
+        return []
+    rows = []
+    for feature in statistics.datasets[0].features:
+        name = ".".join(feature.path.step) or feature.name
+        kind = statistics_pb2.FeatureNameStatistics.Type.Name(feature.type)
+        if feature.HasField("num_stats"):
+            numeric = feature.num_stats
+            standard = [
+                hist for hist in numeric.histograms if hist.type == statistics_pb2.Histogram.HistogramType.STANDARD
+            ]
+            rows.append(
+                FeatureStatistics(
+                    name=name,
+                    type=kind,
+                    present=int(numeric.common_stats.num_non_missing),
+                    missing=int(numeric.common_stats.num_missing),
+                    mean=numeric.mean,
+                    std_dev=numeric.std_dev,
+                    minimum=numeric.min,
+                    median=numeric.median,
+                    maximum=numeric.max,
+                    zeros=int(numeric.num_zeros),
+                    histogram=[(b.low_value, b.high_value, b.sample_count) for b in standard[0].buckets]
+                    if standard
+                    else [],
+                )
+            )
+        elif feature.HasField("string_stats"):
+            strings = feature.string_stats
+            rows.append(
+                FeatureStatistics(
+                    name=name,
+                    type=kind,
+                    present=int(strings.common_stats.num_non_missing),
+                    missing=int(strings.common_stats.num_missing),
+                    unique=int(strings.unique),
+                    top_values=[(v.value, v.frequency) for v in strings.top_values[:TOP_VALUES]],
+                )
+            )
+        else:
+            rows.append(FeatureStatistics(name=name, type=kind, present=0, missing=0))
+    return sorted(rows, key=lambda r: r.name)
+
+
+def read_split_statistics(statistics_uri: str) -> dict[str, list[FeatureStatistics]]:
+    """Reads every split of a StatisticsGen artifact: split name -> feature rows."""
+    from pipeline import validation
+
+    splits = sorted(p.name.removeprefix("Split-") for p in Path(statistics_uri).glob("Split-*"))
+    return {split: feature_statistics(validation.load_statistics(statistics_uri, split)) for split in splits}
+
+
+def split_rows(statistics_uri: str) -> dict[str, int]:
+    """Reads example counts per split from a StatisticsGen artifact."""
+    from tensorflow_data_validation import load_stats_binary
+
+    rows: dict[str, int] = {}
+    for split_dir in sorted(Path(statistics_uri).glob("Split-*")):
+        stats_file = split_dir / "FeatureStats.pb"
+        if stats_file.exists():
+            stats = load_stats_binary(str(stats_file))
+            rows[split_dir.name.removeprefix("Split-")] = sum(d.num_examples for d in stats.datasets)
+    return rows
