@@ -13,6 +13,7 @@ from typing import Any
 
 from pipeline import explanations, ids
 from pipeline.config import PipelineConfig
+from runners.files import write_atomically
 from runners.store import metadata as md
 
 CARD_DIR = "model-cards"
@@ -407,15 +408,12 @@ def write_card(card: Mapping[str, Any], home: str | Path) -> Path:
         The HTML file's path.
     """
     folder = card_path(home, card["version"]).parent
-    folder.mkdir(parents=True, exist_ok=True)
     for name, text in (
         ("model_card.md", render_markdown(card)),
         ("model_card.html", render_html(card)),
         ("model_card.json", json.dumps(card, indent=2, default=str)),
     ):
-        tmp = folder / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(folder / name)
+        write_atomically(folder / name, text)
     return card_path(home, card["version"])
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from pipeline import validation
 from pipeline.config import load_config
+from runners import text
 from runners.commands import run
 from runners.reports import run_data, run_report
 from runners.store import evaluations, statistics
@@ -264,3 +265,15 @@ def test_a_report_that_cannot_be_written_only_warns(tmp_path: Path, caplog: pyte
     )
     (record,) = [r for r in caplog.records if r.exc_info]
     assert "writing the report of run some-run failed" in record.getMessage()
+
+
+def test_the_report_says_durations_times_and_spans_as_the_console_does() -> None:
+    data = _data(components=[run_data.ComponentRun("trainer", "executed", 1_800_000_000.0, 187.0)])
+
+    document = run_report.render(data)
+
+    # 90 s between start and end, as `runs` and the run's last line show it; spans as `runs` lists them.
+    assert "<td>duration</td><td>1m30s</td>" in document
+    assert '<td class="num">3m07s</td>' in document
+    assert f"<td>started</td><td>{text.format_time(1_800_000_000.0)} UTC</td>" in document
+    assert "<td>training window</td><td>2,3</td>" in document
