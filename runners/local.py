@@ -26,6 +26,7 @@ from pipeline.config import PipelineConfig
 from pipeline.validation import load_schema
 from runners import preflight
 from runners.errors import EXIT_COMPONENT, EXIT_GATE, EXIT_INPUT, EXIT_STORAGE, EXIT_USAGE, RunError
+from runners.files import write_atomically
 from runners.home import fastpath, recovery, storage
 from runners.home import lock as home_lock
 from runners.home.progress import ProgressHandler
@@ -35,6 +36,7 @@ from runners.store import gates
 from runners.store import metadata as md
 from runners.store.gates import GateReport, read_gate_report
 from runners.store.summary import RunSummary, summarize
+from runners.text import format_duration
 
 SPAN_DIR = re.compile(r"^span-(\d+)$")
 
@@ -181,10 +183,7 @@ def snapshot_schema(schema_path: str, home: Path) -> str:
     content = source.read_bytes()
     target = home / "schemas" / f"schema-{hashlib.sha256(content).hexdigest()[:12]}" / "schema.pbtxt"
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_bytes(content)
-        tmp.replace(target)
+        write_atomically(target, content)
     return str(target)
 
 
@@ -368,7 +367,7 @@ def _run_holding_lock(config: PipelineConfig, out: TextIO, log_file: Path | None
     summary = summarize(md.connect(config.metadata_path), run_id)
     if summary.pushed and summary.pushed_version is not None:
         summary.model_card_path = _write_model_card(config, int(summary.pushed_version), out)
-    out.write(f"Finished in {time.monotonic() - started:.1f}s\n")
+    out.write(f"Finished in {format_duration(time.monotonic() - started)}\n")
     return summary
 
 

@@ -1,4 +1,4 @@
-"""Console text shared by the commands: times, durations, span lists, numbers, wrapped lines, tables."""
+"""Text shared by the console and the documents: times, durations, span lists, numbers, wrapped lines, tables."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from pathlib import Path
 WIDTH = 100
 
 
-def format_time(seconds: float | None) -> str:
-    """Returns "YYYY-MM-DD HH:MM:SS" in UTC, or "-"."""
+def format_time(seconds: float | None, with_zone: bool = False) -> str:
+    """Returns "YYYY-MM-DD HH:MM:SS" in UTC (with " UTC" after it when with_zone), or "-"."""
     if seconds is None:
         return "-"
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    text = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text} UTC" if with_zone else text
 
 
 def format_duration(seconds: float | None) -> str:

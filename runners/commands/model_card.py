@@ -6,9 +6,11 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_OK
+from runners.home.storage import home_write_error
 from runners.reports.model_card import generate
 
 
@@ -25,7 +27,13 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
 
 
 def _cmd_model_card(args: argparse.Namespace, config: PipelineConfig) -> int:
-    path, card = generate(config, args.version)
+    try:
+        path, card = generate(config, args.version)
+    except OSError as err:
+        failure = home_write_error(err, Path(config.home), "No model card was written.")
+        if failure is None:
+            raise
+        raise failure from None
     if args.json:
         print(json.dumps({"path": str(path), "card": card}, indent=2, default=str))
     else:

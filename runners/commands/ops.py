@@ -16,6 +16,7 @@ from pipeline import serving_dir as sd
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_OK, EXIT_USAGE, RunError
 from runners.home import lock as home_lock
+from runners.home.storage import home_write_error
 from runners.reports import kpis as kpi
 from runners.store import lineage as ln
 from runners.store.evaluations import read_metrics
@@ -366,10 +367,16 @@ def _cmd_rollback(args: argparse.Namespace, config: PipelineConfig) -> int:
 
     store = open_store(config)
     # The home lock keeps a run's Pusher and this rollback from publishing into the serving dir at once.
-    with home_lock.hold(config.home):
+    with home_lock.hold(config.home) as home:
         try:
             result = rollback(store, config.pipeline_name, config.serving_dir, to=args.to, reason=args.reason)
-        except RollbackError as err:
+        except (RollbackError, OSError) as err:
+            # A serving dir or rollbacks.jsonl that cannot be written is the home's problem, as for every command.
+            failure = home_write_error(err, home, "Nothing was rolled back; the same version serves.")
+            if failure is not None:
+                raise failure from None
+            if isinstance(err, OSError):
+                raise
             raise RunError(str(err), EXIT_USAGE) from None
     document = {**result.to_dict(), "serving_dir": str(Path(config.serving_dir).resolve())}
     return _emit(args, document, lambda: wrap(result.message))

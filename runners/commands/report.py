@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
+from pathlib import Path
 
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_OK, EXIT_USAGE, RunError
+from runners.home.progress import quiet_libraries
+from runners.home.storage import home_write_error
 from runners.reports.run_report import write_report
 from runners.store import metadata as md
 
@@ -23,9 +25,6 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
 
 
 def _cmd_report(args: argparse.Namespace, config: PipelineConfig) -> int:
-    import logging
-    import warnings
-
     from runners.store.metadata import open_store
 
     store = open_store(config)
@@ -40,19 +39,17 @@ def _cmd_report(args: argparse.Namespace, config: PipelineConfig) -> int:
             f"(newest runs: {shown}); `taxi-pipeline runs` lists them all",
             EXIT_USAGE,
         )
-    # Keras 2 as the pipeline uses it, and TensorFlow's start-up chatter off the console (see ops.read_metrics).
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    logging.disable(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                path = write_report(store, config, run_id, args.output)
-            except OSError as err:
-                target = args.output or config.reports_dir
-                raise RunError(f"cannot write the report to {target}: {err.strerror or err}", EXIT_USAGE) from None
-    finally:
-        logging.disable(logging.NOTSET)
+    # TensorFlow loads while reading the evaluation: its start-up chatter stays off the console. (Keras 2,
+    # as the pipeline uses it, is set by importing pipeline: see models/__init__.py.)
+    with quiet_libraries():
+        try:
+            path = write_report(store, config, run_id, args.output)
+        except OSError as err:
+            # Into the home, as every command that cannot write there; elsewhere (--output), the flag names it.
+            failure = home_write_error(err, Path(config.home), "No report was written.")
+            if failure is not None:
+                raise failure from None
+            target = args.output or config.reports_dir
+            raise RunError(f"cannot write the report to {target}: {err.strerror or err}", EXIT_USAGE) from None
     print(path)
     return EXIT_OK

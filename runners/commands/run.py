@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,13 +54,12 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
 
 def _cmd_run(args: argparse.Namespace, config: PipelineConfig) -> int:
     from runners.home import lock as home_lock
-    from runners.home.progress import quiet_and_logged
-    from runners.home.storage import unwritable_home
+    from runners.home.progress import new_log_file, quiet_and_logged
 
     out = sys.stderr if args.json else sys.stdout
     # Locked before TensorFlow is imported, so a second run on this home is refused in a second, and
     # before the log file is opened, so the refused run writes nothing into the home.
-    with home_lock.hold(config.home) as home:
+    with home_lock.hold(config.home):
         from runners.home import fastpath
 
         # Decided before TensorFlow and TFX are imported: that import alone costs more than a whole
@@ -75,11 +73,7 @@ def _cmd_run(args: argparse.Namespace, config: PipelineConfig) -> int:
             return EXIT_OK
         # A run that stops must not leave the manifest of an earlier one claiming to be current.
         fastpath.forget(config)
-        log_file = Path(config.logs_dir).resolve() / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
-        try:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise unwritable_home(home, err) from None
+        log_file = new_log_file(config, "run")
         # Quiet before TensorFlow and TFX are imported: they log on import.
         with quiet_and_logged(log_file, config.verbose, out) as console:
             from runners import local

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,7 +73,8 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
 
 
 def _cmd_serve(args: argparse.Namespace, config: PipelineConfig) -> int:
-    from runners.home.progress import quiet_and_logged
+    from runners.home.progress import new_log_file, quiet_and_logged
+    from runners.home.storage import home_write_error
 
     if "://" in config.home:
         raise RunError(
@@ -88,12 +88,14 @@ def _cmd_serve(args: argparse.Namespace, config: PipelineConfig) -> int:
             "see `taxi-pipeline models`",
             EXIT_USAGE,
         )
-    log_file = Path(config.logs_dir).resolve() / f"serve-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    try:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise RunError(f"cannot write logs under the home folder {config.home}: {err.strerror}", EXIT_USAGE) from None
+    log_file = new_log_file(config, "serve")
     # TensorFlow logs to stderr as soon as it is imported: into the log file unless --verbose.
     with quiet_and_logged(log_file, bool(config.verbose), sys.stdout) as console:
         console.write(f"Model server log: {log_file}\n")
-        return serve(config, args.model_version, console)
+        try:
+            return serve(config, args.model_version, console)
+        except OSError as err:  # e.g. the request log folder cannot be created
+            failure = home_write_error(err, Path(config.home), "The model server is not running.")
+            if failure is None:
+                raise
+            raise failure from None

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig
+from runners.files import write_atomically
 
 MANIFEST_NAME = "last_run.json"
 MANIFEST_VERSION = 1
@@ -137,10 +138,7 @@ def record(config: PipelineConfig, inputs: dict[str, Any], summary: dict[str, An
         "summary": summary,
         "summary_text": text,
     }
-    path = manifest_path(config)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, default=str))
-    tmp.replace(path)
+    write_atomically(manifest_path(config), json.dumps(manifest, indent=1, default=str))
 
 
 def forget(config: PipelineConfig) -> None:

@@ -1,4 +1,5 @@
-"""Console progress for local runs: one line per component start and end, logs to a file.
+"""What a command shows on the console and what goes to its log file: a run's progress lines, the log file
+under <home>/logs, and the libraries' notices kept off the console, each for the block that needs it.
 
 TFX's LocalDagRunner announces each node through absl logging; a handler turns those records into
 progress lines and asks ML Metadata whether the node executed or was served from the cache.
@@ -11,7 +12,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -19,7 +21,7 @@ from typing import TextIO
 from absl import logging as absl_logging
 
 from pipeline.config import PipelineConfig
-from runners.errors import EXIT_USAGE, RunError
+from runners.home.storage import unwritable_home
 
 _RUNNING = "Component %s is running."
 _FINISHED = "Component %s is finished."
@@ -126,15 +128,85 @@ def quiet_and_logged(log_file: Path, verbose: bool, console: TextIO) -> Iterator
             logger.setLevel(level)
 
 
-@contextmanager
-def command_console(config: PipelineConfig, command: str) -> Iterator[TextIO]:
-    """Sends TensorFlow's and Beam's logs to <home>/logs, as `run` does, and yields the console."""
-    from runners.home.progress import quiet_and_logged
+def new_log_file(config: PipelineConfig, command: str) -> Path:
+    """Creates this command's log file, <home>/logs/<command>-<time>.log, and returns its path.
 
+    Raises:
+        RunError: EXIT_STORAGE, as for every command, when the logs folder or file cannot be written
+            (see runners.home.storage.unwritable_home).
+    """
     log_file = Path(config.logs_dir).resolve() / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}.log"
     try:
         log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_file.touch()
     except OSError as err:
-        raise RunError(f"cannot write logs under the home folder {config.home}: {err.strerror}", EXIT_USAGE) from None
-    with quiet_and_logged(log_file, bool(config.verbose), sys.stdout) as console:
+        raise unwritable_home(Path(config.home).resolve(), err) from None
+    return log_file
+
+
+@contextmanager
+def command_console(config: PipelineConfig, command: str) -> Iterator[TextIO]:
+    """Sends TensorFlow's and Beam's logs to <home>/logs, as `run` does, and yields the console.
+
+    Raises:
+        RunError: EXIT_STORAGE when the log file cannot be written (see new_log_file).
+    """
+    with quiet_and_logged(new_log_file(config, command), bool(config.verbose), sys.stdout) as console:
         yield console
+
+
+# Where the libraries' own notices come from: the root logger (module loggers inherit its level), absl's
+# (TFX, TFMA and TFDV log through it) and TensorFlow's, which both carry a level of their own.
+LIBRARY_LOGGERS = ("", "absl", "tensorflow")
+
+
+@contextmanager
+def quiet_loggers(level: int = logging.ERROR, names: Sequence[str] = LIBRARY_LOGGERS) -> Iterator[None]:
+    """Raises the named loggers to at least `level` for the block, then gives each its own level back.
+
+    Unlike logging.disable, which holds for every logger of the process and every thread in it, only
+    these loggers are quieter, and only until the block ends.
+
+    Args:
+        level: the lowest severity still shown inside the block (default: errors).
+        names: the loggers ("" is the root logger).
+    """
+    loggers = [logging.getLogger(name) for name in names]
+    saved = [(logger, logger.level) for logger in loggers]
+    # Each one set, not only the root: absl (when its flags are parsed) and TensorFlow (in an interactive
+    # session) give their loggers a level of their own.
+    for logger in [logger for logger in loggers if logger.getEffectiveLevel() < level]:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, saved_level in saved:
+            logger.setLevel(saved_level)
+
+
+# Read by TensorFlow's C++ core once, as it loads: 3 keeps its start-up notices off the console.
+QUIET_TENSORFLOW_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+@contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Keeps TensorFlow's, TFMA's and absl's notices and Python warnings off the console for the block.
+
+    For commands that load TensorFlow without a log file to send them to (e.g. `report`). The
+    environment variables, logger levels and warning filters are those of before once the block ends;
+    a value the user set in the environment is kept.
+    """
+    saved = {name: os.environ.get(name) for name in QUIET_TENSORFLOW_ENVIRONMENT}
+    for name, value in QUIET_TENSORFLOW_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    try:
+        with quiet_loggers(), warnings.catch_warnings():
+            # The libraries' deprecation notices say nothing about the user's models.
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for name, before in saved.items():
+            if before is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = before

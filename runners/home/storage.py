@@ -18,6 +18,8 @@ from runners.errors import EXIT_STORAGE, RunError
 _NO_SPACE_TEXT = ("No space left on device", "Disk quota exceeded", "database or disk is full")
 _NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _NOT_WRITABLE_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
+# A file where a folder should be (or the reverse): mkdir says EEXIST or ENOTDIR, open() EISDIR.
+_IN_THE_WAY_ERRNOS = (errno.ENOTDIR, errno.EEXIST, errno.EISDIR)
 # The path in an error message: quoted as Python prints it ("[Errno 28] ...: '/home/x/model/7'"), or
 # before the reason as TensorFlow prints it ("ResourceExhaustedError: /home/x/saved_model.pb; No space ...").
 _MESSAGE_PATHS = (re.compile(r"'(/[^']+)'"), re.compile(r"(/[^\s;:'\"]+)[;:] *(?:No space|Disk quota)"))
@@ -44,35 +46,67 @@ def free_space(path: Path) -> str:
         return "unknown"
 
 
-def unwritable_home(home: Path, err: OSError) -> RunError:
-    """Builds the error for a home folder that cannot be created or written.
+def unwritable_home(home: Path, err: OSError, outcome: str = "Nothing was run.") -> RunError:
+    """Builds the error for a home folder that cannot be created or written, the same for every command.
 
     Args:
         home: the home folder.
-        err: what the OS said when creating or writing it.
+        err: what the OS said when creating or writing it, or a file inside it.
+        outcome: what the stopped command did not do, as the message's last sentence.
 
     Returns:
         A RunError with EXIT_STORAGE that names the path and what to do.
     """
     where = Path(os.fsdecode(err.filename)) if err.filename else home
     reason = (err.strerror or str(err)) + ("" if where == home else f" at {where}")
-    if err.errno in (errno.ENOTDIR, errno.EEXIST):
-        blocker = _first_file_on_the_way(home)
+    # Inside the home, the hint names the folder or file in the way, not the home itself.
+    inside = where if where.is_relative_to(home) else home
+    if err.errno in _IN_THE_WAY_ERRNOS:
+        blocker = _first_file_on_the_way(inside)
         hint = f"{blocker} is a file, not a folder; choose another --home, or move that file away" if blocker else ""
     elif err.errno in _NO_SPACE_ERRNOS:
         hint = f"the disk is full ({free_space(home)} free); free some space, or choose --home on another disk"
     elif err.errno == errno.EROFS:
         hint = "that file system is mounted read-only; choose --home on a writable disk"
     else:
-        folder = next((p for p in [home, *home.parents] if p.is_dir()), home)
+        folder = next((p for p in [inside, *inside.parents] if p.is_dir()), home)
         hint = f"make {folder} writable for this user (e.g. chmod u+w {folder}), or choose another --home"
     hint = hint or "the home must be a folder this user can create and write; choose another --home"
-    return RunError(f"cannot write to the home folder {home} ({reason}): {hint}. Nothing was run.", EXIT_STORAGE)
+    return RunError(f"cannot write to the home folder {home} ({reason}): {hint}. {outcome}", EXIT_STORAGE)
 
 
-def _first_file_on_the_way(home: Path) -> Path | None:
-    """Returns home, or the first of its parents, that exists but is not a folder."""
-    for candidate in [*reversed(home.parents), home]:
+def home_write_error(err: BaseException, home: Path, outcome: str) -> RunError | None:
+    """Recognises a command (other than `run`) that failed because it could not write into the home.
+
+    Args:
+        err: what the command's write raised, or an error raised while handling one.
+        home: the home folder.
+        outcome: what the stopped command did not do (see unwritable_home).
+
+    Returns:
+        unwritable_home's error, for a full disk or a path in the home that cannot be written;
+        None for any other failure (e.g. a file that could not be read, or a path outside the home).
+    """
+    home = home.resolve()
+    for exc in _chain(err):
+        if not isinstance(exc, OSError) or exc.errno not in (
+            *_NO_SPACE_ERRNOS,
+            *_NOT_WRITABLE_ERRNOS,
+            *_IN_THE_WAY_ERRNOS,
+        ):
+            continue
+        if exc.filename is None:
+            if exc.errno in _NO_SPACE_ERRNOS:  # write() names no file
+                return unwritable_home(home, exc, outcome)
+            continue
+        if Path(os.fsdecode(exc.filename)).resolve().is_relative_to(home):
+            return unwritable_home(home, exc, outcome)
+    return None
+
+
+def _first_file_on_the_way(path: Path) -> Path | None:
+    """Returns path, or the first of its parents, that exists but is not a folder."""
+    for candidate in [*reversed(path.parents), path]:
         if candidate.exists() and not candidate.is_dir():
             return candidate
     return None

@@ -13,6 +13,8 @@ from typing import Any
 
 from pipeline import explanations, ids
 from pipeline.config import PipelineConfig
+from runners.files import write_atomically
+from runners.reports import html as h
 from runners.store import metadata as md
 
 CARD_DIR = "model-cards"
@@ -340,6 +342,15 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _markdown_table(table: Sequence[Sequence[str]]) -> list[str]:
+    """The lines of a Markdown table: the header row (table[0]), the rule, then the other rows."""
+    return [
+        "| " + " | ".join(_md_cell(c) for c in table[0]) + " |",
+        "|" + "---|" * len(table[0]),
+        *("| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table[1:]),
+    ]
+
+
 def render_markdown(card: Mapping[str, Any]) -> str:
     """Renders the card as Markdown."""
     lines = [f"# Model card: {card['model_name']} version {card['version']}", "", f"Pushed {card['pushed_at']}.", ""]
@@ -351,12 +362,11 @@ def render_markdown(card: Mapping[str, Any]) -> str:
             lines += [_md_cell(p) for p in paragraphs]
         lines.append("")
         if table:
-            lines.append("| " + " | ".join(_md_cell(c) for c in table[0]) + " |")
-            lines.append("|" + "---|" * len(table[0]))
-            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table[1:]]
-            lines.append("")
+            lines += [*_markdown_table(table), ""]
     return "\n".join(lines)
 
+
+_NUMBER = re.compile(r"[-+]?[\d,.]+")
 
 _CSS = (
     "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
@@ -383,14 +393,9 @@ def render_html(card: Mapping[str, Any]) -> str:
         else:
             parts += [f"<p>{e(p)}</p>" for p in paragraphs]
         if table:
-            parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in table[0]) + "</tr>")
-            for row in table[1:]:
-                cells = "".join(
-                    f'<td class="num">{e(c)}</td>' if re.fullmatch(r"[-+]?[\d,.]+", c) else f"<td>{e(c)}</td>"
-                    for c in row
-                )
-                parts.append(f"<tr>{cells}</tr>")
-            parts.append("</table>")
+            # The run report's tables; a cell is right-aligned when it is a number, whatever its column.
+            rows = [[h.td(c, class_="num") if _NUMBER.fullmatch(c) else c for c in row] for row in table[1:]]
+            parts.append(h.table(table[0], rows))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -407,15 +412,12 @@ def write_card(card: Mapping[str, Any], home: str | Path) -> Path:
         The HTML file's path.
     """
     folder = card_path(home, card["version"]).parent
-    folder.mkdir(parents=True, exist_ok=True)
     for name, text in (
         ("model_card.md", render_markdown(card)),
         ("model_card.html", render_html(card)),
         ("model_card.json", json.dumps(card, indent=2, default=str)),
     ):
-        tmp = folder / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(folder / name)
+        write_atomically(folder / name, text)
     return card_path(home, card["version"])
 
 

@@ -3,37 +3,21 @@
 from __future__ import annotations
 
 import math
-import os
 import re
-from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 
 from ml_metadata.metadata_store import metadata_store
 
 from pipeline import ids
 from pipeline.config import PipelineConfig
+from runners.files import write_atomically
 from runners.reports import html as h
 from runners.reports import run_data
 from runners.reports.run_data import ReportData
 from runners.store.evaluations import BASELINE, CANDIDATE
 from runners.store.statistics import TOP_VALUES
-
-
-def _time(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds:.1f}s" if seconds < 120 else f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-
-
-def _spans(spans: Iterable[int]) -> str:
-    return ", ".join(str(s) for s in spans) or "-"
+from runners.text import format_duration, format_spans, format_time, short_path
 
 
 def _metric_cell(value: float | None, slice_name: str, metric: str, model: str) -> h.Html:
@@ -61,7 +45,7 @@ def _headline(data: ReportData) -> tuple[str, str, list[tuple[str, str]]]:
     if summary.span is not None:
         facts.append(("span ingested", f"{summary.span} ({sum(summary.rows.values()):,} rows)"))
     if summary.window_spans:
-        facts.append(("trained on spans", _spans(summary.window_spans)))
+        facts.append(("trained on spans", format_spans(summary.window_spans)))
     check = next(
         (c for c in (data.evaluation.thresholds if data.evaluation else []) if c.kind == "absolute"),
         None,
@@ -91,18 +75,21 @@ def _summary_section(data: ReportData) -> h.Html:
     facts = [
         ("pipeline", data.pipeline_name),
         ("home", data.home),
-        ("started", _time(data.started)),
-        ("duration", _duration(duration)),
+        ("started", format_time(data.started, with_zone=True)),
+        ("duration", format_duration(duration)),
         ("span ingested", "-" if summary.span is None else str(summary.span)),
         (
             "rows per split",
             ", ".join(f"{split} {rows:,}" for split, rows in summary.rows.items()) or "-",
         ),
-        ("training window", _spans(summary.window_spans)),
+        ("training window", format_spans(summary.window_spans)),
         ("rows in the window", "-" if summary.window_rows is None else f"{summary.window_rows:,}"),
     ]
     facts_table = h.table(["", ""], facts, class_="facts-table")
-    component_rows = [[c.node, h.pill(c.state), _time(c.started), _duration(c.seconds)] for c in data.components]
+    component_rows = [
+        [c.node, h.pill(c.state), format_time(c.started, with_zone=True), format_duration(c.seconds)]
+        for c in data.components
+    ]
     executed = sum(1 for c in data.components if c.state == "executed")
     cached = sum(1 for c in data.components if c.state == "cached")
     note = h.tag(
@@ -467,13 +454,6 @@ def _blessing_section(data: ReportData) -> h.Html:
     )
 
 
-def _short(uri: str, home: str) -> str:
-    try:
-        return "<home>/" + str(Path(uri).resolve().relative_to(Path(home)))
-    except (ValueError, OSError):
-        return uri
-
-
 def _lineage_section(data: ReportData) -> h.Html:
     lineage = data.lineage
     if lineage is None or lineage.get("model") is None:
@@ -483,7 +463,7 @@ def _lineage_section(data: ReportData) -> h.Html:
     if data.summary.pushed:
         rows.append(["pushed model", f"version {data.summary.pushed_version}", data.summary.pushed_path or "-"])
     model = lineage["model"]
-    rows.append(["model", f"artifact {model['id']}", _short(model["uri"], home)])
+    rows.append(["model", f"artifact {model['id']}", short_path(model["uri"], home)])
     trainer = lineage.get("trainer")
     if trainer:
         hyperparameters = ", ".join(f"{k}={v}" for k, v in sorted(trainer["hyperparameters"].items())) or "-"
@@ -501,19 +481,19 @@ def _lineage_section(data: ReportData) -> h.Html:
             [
                 "transform graph",
                 f"artifact {graph.get('id', '-')} (run {graph['run_id']})",
-                _short(graph.get("uri", "-"), home),
+                short_path(graph.get("uri", "-"), home),
             ]
         )
     schema = lineage.get("schema")
     if schema:
-        rows.append(["schema", f"artifact {schema['id']}", _short(schema["source_file"] or schema["uri"], home)])
+        rows.append(["schema", f"artifact {schema['id']}", short_path(schema["source_file"] or schema["uri"], home)])
     for examples in lineage.get("examples", []):
         statistics = examples.get("statistics")
         rows.append(
             [
                 f"examples, span {examples['span']}",
                 f"artifact {examples['id']} (ingested by run {examples['run_id']})",
-                _short(examples["uri"], home) + (f"; statistics artifact {statistics['id']}" if statistics else ""),
+                short_path(examples["uri"], home) + (f"; statistics artifact {statistics['id']}" if statistics else ""),
             ]
         )
     return h.join(
@@ -556,7 +536,8 @@ def render(data: ReportData) -> str:
             h.tag("h1", f"Pipeline run report: {data.pipeline_name}"),
             h.tag(
                 "p",
-                f"Run {data.run_id}, started {_time(data.started)}; generated {_time(data.generated)}.",
+                f"Run {data.run_id}, started {format_time(data.started, with_zone=True)}; "
+                f"generated {format_time(data.generated, with_zone=True)}.",
                 class_="muted",
             ),
             h.tag(
@@ -604,8 +585,4 @@ def write_report(
     """
     path = Path(output) if output is not None else report_path(config.reports_dir, run_id)
     document = render(run_data.gather(store, config, run_id))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(document, encoding="utf-8")
-    partial.replace(path)
-    return path.resolve()
+    return write_atomically(path, document).resolve()

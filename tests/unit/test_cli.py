@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from runners.home.progress import ProgressHandler
 from runners.reports.console import format_summary
 from runners.store.summary import RunSummary
@@ -108,3 +110,42 @@ def test_building_the_parser_loads_no_tensorflow() -> None:
     code = "import sys; from runners.cli import build_parser; build_parser(); print('tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_quiet_libraries_silences_library_warnings_only_for_the_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import warnings
+
+    from runners.home.progress import quiet_libraries
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    absl = logging.getLogger("absl")
+    absl_level = absl.level
+    absl.setLevel(logging.INFO)
+    try:
+        before = (logging.getLogger().level, logging.getLogger("tensorflow").level, list(warnings.filters))
+        mine = logging.getLogger("test-quiet-mine")
+        mine.setLevel(logging.INFO)
+        with quiet_libraries():
+            assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+            assert not absl.isEnabledFor(logging.WARNING) and absl.isEnabledFor(logging.ERROR)
+            assert not logging.getLogger("tensorflow").isEnabledFor(logging.WARNING)
+            assert not logging.getLogger("tensorflow_model_analysis.writers").isEnabledFor(logging.WARNING)
+            # A logger with a level of its own, and the process-wide switch, are left alone (unlike logging.disable).
+            assert mine.isEnabledFor(logging.INFO) and logging.root.manager.disable == logging.NOTSET
+        assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+        assert absl.level == logging.INFO
+        assert (logging.getLogger().level, logging.getLogger("tensorflow").level, list(warnings.filters)) == before
+    finally:
+        absl.setLevel(absl_level)
+
+
+def test_quiet_libraries_keeps_the_users_tensorflow_log_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from runners.home.progress import quiet_libraries
+
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    with quiet_libraries():
+        assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"

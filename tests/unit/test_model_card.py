@@ -111,6 +111,8 @@ def test_html_is_self_contained_and_escapes_values() -> None:
     assert not re.search(r"(src|href)\s*=", page)
     assert "http://" not in page and "https://" not in page
     assert "0.8123" in page and "0.9012" in page
+    # Numbers right-aligned, text not, in the run report's table markup.
+    assert '<td class="num">0.8123</td>' in page and "<td>train 200, eval 100</td>" in page
 
 
 def test_a_first_model_says_it_had_no_baseline_and_missing_importance_is_said() -> None:

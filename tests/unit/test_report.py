@@ -13,12 +13,16 @@ import pytest
 
 from pipeline import validation
 from pipeline.config import load_config
+from runners import text
+from runners.cli import main
 from runners.commands import run
+from runners.errors import EXIT_STORAGE
 from runners.reports import run_data, run_report
 from runners.store import evaluations, statistics
 from runners.store import metadata as md
 from runners.store.gates import GateReport
 from runners.store.summary import RunSummary
+from tests.unit.fake_home import FakeHome
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION_IDS = (
@@ -264,3 +268,38 @@ def test_a_report_that_cannot_be_written_only_warns(tmp_path: Path, caplog: pyte
     )
     (record,) = [r for r in caplog.records if r.exc_info]
     assert "writing the report of run some-run failed" in record.getMessage()
+
+
+def test_the_report_says_durations_times_and_spans_as_the_console_does() -> None:
+    data = _data(components=[run_data.ComponentRun("trainer", "executed", 1_800_000_000.0, 187.0)])
+
+    document = run_report.render(data)
+
+    # 90 s between start and end, as `runs` and the run's last line show it; spans as `runs` lists them.
+    assert "<td>duration</td><td>1m30s</td>" in document
+    assert '<td class="num">3m07s</td>' in document
+    assert f"<td>started</td><td>{text.format_time(1_800_000_000.0)} UTC</td>" in document
+    assert "<td>training window</td><td>2,3</td>" in document
+
+
+def test_report_into_a_blocked_home_exits_7_as_every_command_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    FakeHome(home, sqlite=True).run("run-1", span=1, version=100)
+    (home / "reports").write_text("a file where the reports folder should be")
+    monkeypatch.setattr(run_data, "gather", lambda store, config, run_id: _data())
+
+    code = main(["report", "--home", str(home)])
+
+    err = capsys.readouterr().err
+    assert code == EXIT_STORAGE
+    assert f"cannot write to the home folder {home} (" in err
+    assert f"{home / 'reports'} is a file, not a folder" in err
+    assert err.rstrip().endswith("No report was written.") and "Traceback" not in err
+    # Outside the home, the --output flag is what to change.
+    elsewhere = tmp_path / "outside"
+    elsewhere.write_text("")
+    code = main(["report", "--home", str(home), "--output", str(elsewhere / "r.html")])
+    assert code == 2 and f"cannot write the report to {elsewhere / 'r.html'}" in capsys.readouterr().err

@@ -1,12 +1,18 @@
-"""Full disks and unwritable homes are recognised through TFX's, Beam's and SQLite's wrappers and named clearly."""
+"""Full disks and unwritable homes are recognised through TFX's, Beam's and SQLite's wrappers and named clearly,
+the same way (exit 7) by every command that writes into the home."""
 
 from __future__ import annotations
 
 import errno
 from pathlib import Path
 
+import pytest
+
+from pipeline import serving_dir as sd
+from runners.cli import main
 from runners.errors import EXIT_STORAGE
-from runners.home.storage import describe_bytes, storage_failure, unwritable_home
+from runners.home.storage import describe_bytes, home_write_error, storage_failure, unwritable_home
+from tests.unit.fake_home import FakeHome
 
 HOME = Path("/data/home")
 
@@ -75,3 +81,63 @@ def test_an_unwritable_home_says_what_to_do_for_each_cause(tmp_path: Path) -> No
 def test_sizes_read_well() -> None:
     assert describe_bytes(512) == "512 bytes"
     assert describe_bytes(3 * 1024 * 1024 + 200 * 1024) == "3.2 MB"
+
+
+def test_a_write_into_the_home_is_recognised_and_others_are_not(tmp_path: Path) -> None:
+    inside = OSError(errno.ENOTDIR, "Not a directory", str(tmp_path / "reports" / "run-1.html"))
+    failure = home_write_error(inside, tmp_path, "No report was written.")
+    assert failure is not None and failure.exit_code == EXIT_STORAGE
+    assert str(failure).endswith("No report was written.")
+    # A full disk that write() reports without a file name; and through a wrapper, as a rollback raises it.
+    assert home_write_error(RuntimeError("wrapped"), tmp_path, "-") is None
+    wrapped = _raised_from(OSError(errno.ENOSPC, "No space left on device"), RuntimeError("could not publish"))
+    assert "the disk is full" in str(home_write_error(wrapped, tmp_path, "-"))
+    # Outside the home (an --output elsewhere), or a file that could not be read, is not the home's problem.
+    assert home_write_error(OSError(errno.EACCES, "Permission denied", "/elsewhere/report.html"), tmp_path, "-") is None
+    assert home_write_error(FileNotFoundError(errno.ENOENT, "No such file", str(tmp_path / "x")), tmp_path, "-") is None
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    return code, capsys.readouterr().err
+
+
+def test_a_command_whose_home_is_a_file_exits_7_as_run_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "home"
+    home.write_text("not a folder")
+    # `drift` cannot create its log file under <home>/logs.
+    code, err = _cli(capsys, "drift", "--home", str(home), "--span", "2", "--against", "1")
+    assert code == EXIT_STORAGE
+    assert f"stopped: cannot write to the home folder {home} (" in err
+    assert f"{home} is a file, not a folder; choose another --home" in err and "Traceback" not in err
+    assert home.read_text() == "not a folder"
+
+
+def test_model_card_into_a_blocked_home_exits_7_naming_what_is_in_the_way(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    FakeHome(tmp_path, sqlite=True).run("run-1", span=1, version=100)
+    (tmp_path / "model-cards").write_text("a file where the model cards go")
+    code, err = _cli(capsys, "model-card", "--home", str(tmp_path))
+    assert code == EXIT_STORAGE
+    assert f"cannot write to the home folder {tmp_path} (Not a directory at {tmp_path / 'model-cards' / '100'})" in err
+    assert f"{tmp_path / 'model-cards'} is a file, not a folder" in err
+    assert err.rstrip().endswith("No model card was written.") and "Traceback" not in err
+
+
+def test_rollback_on_a_full_disk_exits_7_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = FakeHome(tmp_path, sqlite=True)
+    home.run("run-1", span=1, version=100)
+    home.run("run-2", span=2, version=200)
+
+    def full_disk(root: Path, source: Path, version: int) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device", str(Path(root) / f".staging-{version}"))
+
+    monkeypatch.setattr(sd, "publish", full_disk)
+    code, err = _cli(capsys, "rollback", "--home", str(tmp_path))
+    assert code == EXIT_STORAGE
+    assert f"cannot write to the home folder {tmp_path} (No space left on device at {home.serving}" in err
+    assert "the disk is full" in err and "Nothing was rolled back" in err
+    assert sd.versions(home.serving) == [100, 200]
