@@ -88,30 +88,14 @@ def test_remove_staging_clears_the_leftovers_of_both_publishers_old_and_new(tmp_
     assert sd.remove_staging(tmp_path / "nowhere") == []
 
 
-def _fsynced_paths(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Records the path of every file or folder os.fsync is called on, from then on."""
-    synced: list[Path] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    return synced
-
-
-def test_publish_flushes_every_staged_file_and_folder_before_the_rename(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_publish_flushes_every_staged_file_and_folder_before_the_rename(tmp_path: Path, fsynced: list[Path]) -> None:
     serving = tmp_path / "serving"
     source = _model(tmp_path / "model", "model-a")
-    synced = _fsynced_paths(monkeypatch)
     sd.publish(serving, source, 300)
     # Flushed under the staging name, i.e. before the rename made the version visible.
-    (staging,) = {p.relative_to(serving).parts[0] for p in synced if p != serving}
+    (staging,) = {p.relative_to(serving).parts[0] for p in fsynced if p != serving}
     assert sd.is_leftover(staging)
-    staged = {p.relative_to(serving / staging).as_posix() for p in synced if p != serving}
+    staged = {p.relative_to(serving / staging).as_posix() for p in fsynced if p != serving}
     assert staged == {".", "saved_model.pb", "variables", "variables/variables.index"}
     # And the serving dir last, so the rename itself is on the disk.
-    assert synced[-1] == serving
+    assert fsynced[-1] == serving
