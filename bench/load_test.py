@@ -31,6 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter would bury the figures
 import models  # noqa: E402,F401  (Keras 2 for TensorFlow, as every entry point does)
+from models.features import OUTPUT_KEY  # noqa: E402
+from pipeline import ids  # noqa: E402
+from pipeline import serving_dir as sd  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 from pipeline.validation import load_schema  # noqa: E402
 from runners.serving.requests import check_row, columns, serving_features  # noqa: E402
@@ -149,9 +152,8 @@ def in_process(serving_dir: Path, instances: list[dict[str, Any]], features: lis
     """Times the highest version's serving_raw signature, one row per call, in this process."""
     import tensorflow as tf
 
-    versions = sorted(int(p.name) for p in serving_dir.iterdir() if p.name.isdigit())
-    model = tf.saved_model.load(str(serving_dir / str(versions[-1])))
-    function = model.signatures["serving_raw"]
+    model = tf.saved_model.load(str(serving_dir / str(sd.serving_version(serving_dir))))
+    function = model.signatures[ids.SERVING_RAW]
     dtypes = {name: spec.dtype for name, spec in function.structured_input_signature[1].items()}
     checked = [check_row(instance, features, "row") for instance in instances]
     inputs = []
@@ -163,7 +165,7 @@ def in_process(serving_dir: Path, instances: list[dict[str, Any]], features: lis
     times = []
     for i in range(count):
         started = time.perf_counter()
-        function(**inputs[i % len(inputs)])["probability"].numpy()
+        function(**inputs[i % len(inputs)])[OUTPUT_KEY].numpy()
         times.append(time.perf_counter() - started)
     return times
 

@@ -1,4 +1,4 @@
-"""Names and roles of the taxi features: the one place both the model and the pipeline read them.
+"""Names and roles of the taxi features, and the model's serving contract: read by model and pipeline alike.
 
 Standard library only, so that the pipeline, the schema tools and the tests can import it cheaply.
 """
@@ -50,6 +50,13 @@ TIMESTAMP_KEY = "trip_start_timestamp"
 
 # Features the model is sliced on during evaluation.
 SLICE_FEATURES: tuple[str, ...] = ("trip_start_hour", "payment_type")
+
+# The exported model's serving contract: its signature names, and the output each serving signature
+# returns. Clients, TFMA and the server call them by these names (models/signatures.py builds them).
+SERVING_DEFAULT = "serving_default"  # serialized tf.Examples; what TF Serving and Vertex call by default
+SERVING_RAW = "serving_raw"  # one [batch] tensor per raw feature, as JSON clients send them
+TRANSFORM_FEATURES = "transform_features"  # Transform applied to labelled tf.Examples, for TFMA
+OUTPUT_KEY = "probability"
 
 STRING_FEATURES: frozenset[str] = frozenset({"payment_type", "company"})
 INT_FEATURES: frozenset[str] = frozenset(

@@ -13,11 +13,6 @@ import tensorflow_transform as tft
 
 from models import features
 
-SERVING_DEFAULT = "serving_default"
-SERVING_RAW = "serving_raw"
-TRANSFORM_FEATURES = "transform_features"
-OUTPUT_KEY = "probability"
-
 _DTYPES = {"string": tf.string, "int": tf.int64, "float": tf.float32}
 
 
@@ -56,7 +51,7 @@ def make_serving_signatures(model: tf.keras.Model, tf_transform_output: tft.TFTr
     def predict(raw: dict[str, Any]) -> dict[str, tf.Tensor]:
         transformed = model.tft_layer(raw)
         inputs = {name: transformed[name] for name in model.input_names}
-        return {OUTPUT_KEY: model(inputs)}
+        return {features.OUTPUT_KEY: model(inputs)}
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
     def serve_tf_examples(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -75,7 +70,7 @@ def make_serving_signatures(model: tf.keras.Model, tf_transform_output: tft.TFTr
         return model.tft_layer(tf.io.parse_example(serialized, full_spec))
 
     return {
-        SERVING_DEFAULT: serve_tf_examples.get_concrete_function(),
-        SERVING_RAW: serve_raw.get_concrete_function(),
-        TRANSFORM_FEATURES: transform_features.get_concrete_function(),
+        features.SERVING_DEFAULT: serve_tf_examples.get_concrete_function(),
+        features.SERVING_RAW: serve_raw.get_concrete_function(),
+        features.TRANSFORM_FEATURES: transform_features.get_concrete_function(),
     }

@@ -1,13 +1,11 @@
 """A filesystem Pusher whose pushes are atomic: a version folder appears complete or not at all.
 
-The model is copied into a hidden staging folder beside the versions (`.tmp-<version>`, which TF
-Serving ignores: it loads integer-named folders only), then renamed to its integer version.
+How a version is published (staged in a hidden folder, flushed, renamed) is pipeline.serving_dir's;
+this module is the TFX component and executor that call it.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,60 +19,18 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-STAGING_PREFIX = ".tmp-"
-
-
-def copy_file(source: str, target: str) -> None:
-    """Copies one file and flushes it to the disk, so a renamed version survives a power cut too."""
-    shutil.copyfile(source, target)
-    with open(target, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def versions(serving_dir: str | Path) -> list[int]:
-    """Returns the integer versions in a serving dir, oldest first (what TF Serving would see)."""
-    base = Path(serving_dir)
-    if not base.is_dir():
-        return []
-    return sorted(int(p.name) for p in base.iterdir() if p.name.isascii() and p.name.isdigit() and p.is_dir())
-
-
-def remove_partial_pushes(serving_dir: str | Path) -> list[Path]:
-    """Removes staging folders left by pushes that died mid-copy.
-
-    Only one push may run per serving dir at a time (the local runner's home lock guarantees it),
-    so any staging folder found before a push starts belongs to a dead one.
-
-    Args:
-        serving_dir: the serving dir.
-
-    Returns:
-        The folders removed.
-    """
-    base = Path(serving_dir)
-    if not base.is_dir():
-        return []
-    leftovers = [p for p in base.iterdir() if p.name.startswith(STAGING_PREFIX)]
-    for leftover in leftovers:
-        shutil.rmtree(leftover, ignore_errors=True)
-    return leftovers
+from pipeline import serving_dir as sd
 
 
 def push_atomically(
     model_dir: str | Path, serving_dir: str | Path, now: Callable[[], float] = time.time
 ) -> tuple[str, Path]:
-    """Copies a SavedModel folder into serving_dir as a new integer version, atomically.
+    """Publishes a SavedModel folder in serving_dir as a new, highest integer version, atomically.
 
     The version is the Unix time in seconds, as TFX's own Pusher names it, raised above the newest
     existing version if needed: TF Serving serves the highest number, so a new push must get one.
+    Only one push runs per serving dir at a time (the local runner's home lock guarantees it), so
+    staging folders found first belong to dead publications and are removed.
 
     Args:
         model_dir: the SavedModel folder.
@@ -87,23 +43,9 @@ def push_atomically(
     Raises:
         OSError: the copy failed (e.g. a full disk); nothing is left in the serving dir.
     """
-    base = Path(serving_dir)
-    base.mkdir(parents=True, exist_ok=True)
-    remove_partial_pushes(base)
-    existing = versions(base)
-    version = max(int(now()), existing[-1] + 1 if existing else 0)
-    staging = base / f"{STAGING_PREFIX}{version}"
-    target = base / str(version)
-    try:
-        shutil.copytree(model_dir, staging, copy_function=copy_file)
-        _fsync_dir(staging)
-        # rename(2) within one file system is atomic, and refuses to replace a non-empty folder.
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _fsync_dir(base)
-    return str(version), target
+    sd.remove_staging(serving_dir)
+    version = sd.next_version(sd.versions(serving_dir), now())
+    return str(version), sd.publish(serving_dir, model_dir, version)
 
 
 def _is_local(path: str) -> bool:

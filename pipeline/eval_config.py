@@ -5,10 +5,8 @@ from __future__ import annotations
 import tensorflow_model_analysis as tfma
 
 from models import features
+from pipeline import ids
 
-# The serving signatures the exported model carries (see models/signatures.py).
-SERVING_SIGNATURE = "serving_default"
-TRANSFORM_SIGNATURE = "transform_features"
 GATING_METRIC = "binary_accuracy"
 
 
@@ -57,9 +55,9 @@ def create_eval_config(
                 # adding the Keras compile() metrics, whose combiners each load the whole model
                 # again. Together that was more than half the Evaluator's time (BENCHMARKS.md).
                 model_type=tfma.TF_GENERIC,
-                signature_name=SERVING_SIGNATURE,
+                signature_name=ids.SERVING_DEFAULT,
                 label_key=features.LABEL_KEY,
-                preprocessing_function_names=[TRANSFORM_SIGNATURE],
+                preprocessing_function_names=[ids.TRANSFORM_FEATURES],
             )
         ],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[k]) for k in features.SLICE_FEATURES],

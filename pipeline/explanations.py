@@ -16,14 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from models import features
+from pipeline import ids
+
 # Raw feature name -> one value per row, in the dtype the serving_raw signature takes.
 Columns = dict[str, np.ndarray]
 Predict = Callable[[Columns], np.ndarray]
 
-SERVING_RAW = "serving_raw"
-TRANSFORM_FEATURES = "transform_features"
-OUTPUT_KEY = "probability"
-LABEL_KEY = "big_tipper"
 IMPORTANCE_FILE = "feature_importance.json"
 BASELINE_FILE = "baseline.json"
 METRICS = ("auc", "log_loss")
@@ -187,7 +186,7 @@ def load_model(model_dir: str) -> Any:
 
 def raw_input_spec(model: Any) -> dict[str, str]:
     """Returns raw feature name -> "string", "int" or "float": what the serving_raw signature takes."""
-    signature = model.signatures[SERVING_RAW]
+    signature = model.signatures[ids.SERVING_RAW]
     kinds = {}
     for name, spec in sorted(signature.structured_input_signature[1].items()):
         kinds[name] = "string" if spec.dtype.name == "string" else ("int" if spec.dtype.is_integer else "float")
@@ -203,7 +202,7 @@ def raw_predictor(model: Any, batch_size: int = 4096) -> Predict:
     """Returns predict(columns) -> probabilities calling the model's serving_raw signature in batches."""
     import tensorflow as tf
 
-    signature = model.signatures[SERVING_RAW]
+    signature = model.signatures[ids.SERVING_RAW]
     kinds = raw_input_spec(model)
     dtypes = {"string": tf.string, "int": tf.int64, "float": tf.float32}
 
@@ -215,7 +214,7 @@ def raw_predictor(model: Any, batch_size: int = 4096) -> Predict:
                 name: tf.constant(np.asarray(columns[name][start : start + batch_size]).tolist(), dtype=dtypes[kind])
                 for name, kind in kinds.items()
             }
-            out.append(signature(**inputs)[OUTPUT_KEY].numpy().reshape(-1))
+            out.append(signature(**inputs)[features.OUTPUT_KEY].numpy().reshape(-1))
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
     return predict
@@ -311,11 +310,11 @@ def labels_of(model: Any, serialized: Sequence[bytes], batch_size: int = 4096) -
     """
     import tensorflow as tf
 
-    signature = model.signatures[TRANSFORM_FEATURES]
+    signature = model.signatures[ids.TRANSFORM_FEATURES]
     out = []
     for start in range(0, len(serialized), batch_size):
         batch = tf.constant(list(serialized[start : start + batch_size]), dtype=tf.string)
-        out.append(signature(examples=batch)[LABEL_KEY].numpy().reshape(-1))
+        out.append(signature(examples=batch)[features.LABEL_KEY].numpy().reshape(-1))
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 

@@ -1,9 +1,14 @@
-"""The pipeline's stable node ids: ML Metadata, the runners, the readers and the tests find nodes by them.
+"""The pipeline's stable node ids, and the model's signature names, for code outside models/ to name them by.
 
-Standard library only, so that reading a run's history never imports TFX to learn a node's name.
+Standard library only (models.features is too), so that reading a run's history never imports TFX.
 """
 
 from __future__ import annotations
+
+# Defined with the features, the one models module the pipeline may import; runners/ may import none.
+from models.features import SERVING_DEFAULT as SERVING_DEFAULT
+from models.features import SERVING_RAW as SERVING_RAW
+from models.features import TRANSFORM_FEATURES as TRANSFORM_FEATURES
 
 EXAMPLE_GEN = "example_gen"
 STATISTICS_GEN = "statistics_gen"

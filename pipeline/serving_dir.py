@@ -1,7 +1,7 @@
 """The serving dir as TF Serving reads it: integer-named version folders, and the highest one serves.
 
-A rollback republishes an older model under a new, higher version (see `publish`) and appends a line
-to the rollback manifest, so servers need no new mechanism and people can read what happened.
+Both publishers, the Pusher and a rollback, add a version here with `publish` (staged, flushed, renamed);
+a rollback republishes an older model under a new, higher version and appends to the rollback manifest.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from typing import Any
 ROLLBACK_MANIFEST = "rollbacks.jsonl"
 # Staging folders start with a dot and are not integers, so TF Serving, which only loads children
 # whose names parse as integers, never sees a half-copied model.
-STAGING_PREFIX = ".rollback-"
+STAGING_PREFIX = ".tmp-"
+# Rollbacks staged under their own prefix before publishing was shared: homes may still hold such leftovers.
+LEFTOVER_PREFIXES = (STAGING_PREFIX, ".rollback-")
 
 
 def is_version_name(name: str) -> bool:
@@ -60,15 +62,31 @@ def next_version(existing: Iterable[int], now: float) -> int:
     return max(int(now), highest + 1)
 
 
-def publish(serving_dir: str | Path, source: str | Path, version: int) -> Path:
-    """Copies a SavedModel folder into the serving dir as `version`, atomically.
+def copy_file(source: str, target: str) -> None:
+    """Copies one file and flushes it to the disk, so a renamed version survives a power cut too."""
+    shutil.copyfile(source, target)
+    with open(target, "rb") as handle:
+        os.fsync(handle.fileno())
 
-    The copy goes to a hidden staging folder inside the serving dir first and is then renamed to
-    its integer name with os.replace: on one filesystem a rename is atomic, so a server polling the
-    folder sees either no new version or the complete model, never part of it.
+
+def _fsync_dir(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(serving_dir: str | Path, source: str | Path, version: int) -> Path:
+    """Copies a SavedModel folder into the serving dir as `version`, atomically and durably.
+
+    The copy goes to a hidden staging folder inside the serving dir first, its files and folders are
+    flushed to the disk, and it is then renamed to its integer name with os.replace: on one
+    filesystem a rename is atomic, so a server polling the folder sees either no new version or the
+    complete model, never part of it, and after a power cut the version is whole or absent.
 
     Args:
-        serving_dir: the model's base path.
+        serving_dir: the model's base path (created if missing).
         source: the SavedModel folder to publish.
         version: the new version; its folder must not exist yet.
 
@@ -78,6 +96,7 @@ def publish(serving_dir: str | Path, source: str | Path, version: int) -> Path:
     Raises:
         FileExistsError: the version folder already exists (nothing is changed).
         FileNotFoundError: the source has no saved_model.pb.
+        OSError: the copy failed (e.g. a full disk); no version and no staging folder are left.
     """
     root = Path(serving_dir)
     target = root / str(version)
@@ -85,20 +104,34 @@ def publish(serving_dir: str | Path, source: str | Path, version: int) -> Path:
         raise FileNotFoundError(f"{source} holds no saved_model.pb")
     if target.exists():
         raise FileExistsError(f"{target} already exists")
+    root.mkdir(parents=True, exist_ok=True)
+    # The pid keeps two processes that pick the same version from sharing a staging folder.
     staging = root / f"{STAGING_PREFIX}{version}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        shutil.copytree(source, staging)
+        shutil.copytree(source, staging, copy_function=copy_file)
+        # Each folder's entries too, deepest first: a flushed file is lost if its folder entry is not.
+        for folder, _, _ in os.walk(staging, topdown=False):
+            _fsync_dir(folder)
         # os.replace does not overwrite a non-empty folder: a version published meanwhile by another
         # process makes this fail instead of being clobbered.
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    _fsync_dir(root)
     return target
 
 
+def is_leftover(name: str) -> bool:
+    """Returns True for the name of a staging folder, which only an interrupted publication leaves behind."""
+    return name.startswith(LEFTOVER_PREFIXES)
+
+
 def remove_staging(serving_dir: str | Path) -> list[Path]:
-    """Removes staging folders left by rollbacks that died mid-copy; call it holding the home lock.
+    """Removes staging folders left by publications that died mid-copy; call it holding the home lock.
+
+    Only one publication runs per serving dir at a time under the lock (a run's Pusher or a rollback),
+    so any staging folder found before one starts belongs to a dead one.
 
     Args:
         serving_dir: the model's base path.
@@ -109,7 +142,7 @@ def remove_staging(serving_dir: str | Path) -> list[Path]:
     root = Path(serving_dir)
     if not root.is_dir():
         return []
-    leftovers = [child for child in root.iterdir() if child.name.startswith(STAGING_PREFIX)]
+    leftovers = sorted(child for child in root.iterdir() if is_leftover(child.name))
     for leftover in leftovers:
         shutil.rmtree(leftover, ignore_errors=True)
     return leftovers

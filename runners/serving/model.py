@@ -25,12 +25,6 @@ POLL_SECONDS = 1.0
 RETRY_FAILED_SECONDS = 30.0
 
 
-RAW_SIGNATURE = "serving_raw"
-
-
-EXAMPLES_SIGNATURE = "serving_default"
-
-
 @dataclasses.dataclass
 class LoadedModel:
     """One loaded version and what is needed to call it."""
@@ -138,15 +132,17 @@ def load_version(config: PipelineConfig, version: int) -> LoadedModel:
     schema, source = schema_of_version(config, version)
     features = serving_features(schema)
     loaded = tf.saved_model.load(str(path))
-    missing = [name for name in (RAW_SIGNATURE, EXAMPLES_SIGNATURE) if name not in loaded.signatures]
+    missing = [name for name in (ids.SERVING_RAW, ids.SERVING_DEFAULT) if name not in loaded.signatures]
     if missing:
         raise ValueError(f"{path} has no signature {', '.join(missing)} (it has: {', '.join(loaded.signatures)})")
-    raw_call = loaded.signatures[RAW_SIGNATURE]
+    raw_call = loaded.signatures[ids.SERVING_RAW]
     raw_specs = raw_call.structured_input_signature[1]
     unknown = sorted(set(raw_specs) - {f.name for f in features})
     if unknown:
-        raise ValueError(f"{path}: signature {RAW_SIGNATURE} takes {', '.join(unknown)}, which {source} does not serve")
-    examples_call = loaded.signatures[EXAMPLES_SIGNATURE]
+        raise ValueError(
+            f"{path}: signature {ids.SERVING_RAW} takes {', '.join(unknown)}, which {source} does not serve"
+        )
+    examples_call = loaded.signatures[ids.SERVING_DEFAULT]
     examples_input = next(iter(examples_call.structured_input_signature[1]))
     outputs = list(raw_call.structured_outputs)
     baseline, baseline_problem = baseline_of_version(config, version)

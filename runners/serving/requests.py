@@ -16,6 +16,8 @@ from typing import Any
 
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from pipeline import ids
+
 SERVING_ENVIRONMENT = "SERVING"
 _KINDS = {schema_pb2.FLOAT: "float", schema_pb2.INT: "int", schema_pb2.BYTES: "string"}
 _INACTIVE = (schema_pb2.DEPRECATED, schema_pb2.DISABLED, schema_pb2.PLANNED)
@@ -242,9 +244,9 @@ def parse_predict(body: bytes, features: Sequence[ServingFeature], max_instances
         raise RequestError(f"the body is not JSON: {err}") from None
     if not isinstance(document, dict):
         raise RequestError('the body must be a JSON object: {"instances": [...]} or {"inputs": {...}}')
-    signature = document.get("signature_name", "serving_default")
-    if signature not in ("serving_default", "serving_raw", ""):
-        raise RequestError(f"signature_name '{signature}' is not served; use serving_default (or leave it out)")
+    signature = document.get("signature_name", ids.SERVING_DEFAULT)
+    if signature not in (ids.SERVING_DEFAULT, ids.SERVING_RAW, ""):
+        raise RequestError(f"signature_name '{signature}' is not served; use {ids.SERVING_DEFAULT} (or leave it out)")
     if ("instances" in document) == ("inputs" in document):
         raise RequestError('the body needs exactly one of "instances" (a list of rows) or "inputs" (columns)')
     columnar = "inputs" in document

@@ -13,9 +13,10 @@ import pytest
 from tfx import types
 from tfx.types import standard_artifacts
 
-from pipeline import atomic_pusher, ids
+from pipeline import ids
 from pipeline import pipeline as taxi_pipeline
-from pipeline.atomic_pusher import STAGING_PREFIX, AtomicFilesystemPusher, Executor, push_atomically, versions
+from pipeline import serving_dir as sd
+from pipeline.atomic_pusher import AtomicFilesystemPusher, Executor, push_atomically
 
 ROOT = Path(__file__).resolve().parents[2]
 # A SavedModel's shape: the graph, variables and assets in sub-folders.
@@ -63,7 +64,7 @@ def _push(tmp_path: Path, blessed: bool = True) -> Any:
 def test_blessed_model_becomes_one_complete_integer_version(tmp_path: Path) -> None:
     pushed = _push(tmp_path)
     serving = tmp_path / "serving"
-    (version,) = versions(serving)
+    (version,) = sd.versions(serving)
     # Only the version folder: no staging folder left for anyone to trip over.
     assert [p.name for p in serving.iterdir()] == [str(version)]
     assert _files(serving / str(version)) == FAKE_MODEL
@@ -77,7 +78,7 @@ def test_blessed_model_becomes_one_complete_integer_version(tmp_path: Path) -> N
 def test_unblessed_model_is_not_pushed(tmp_path: Path) -> None:
     pushed = _push(tmp_path, blessed=False)
     assert pushed.get_int_custom_property("pushed") == 0
-    assert versions(tmp_path / "serving") == []
+    assert sd.versions(tmp_path / "serving") == []
     assert not (tmp_path / "pushed_model").exists()
 
 
@@ -91,7 +92,16 @@ def test_a_new_push_gets_a_higher_version_than_any_existing_one(tmp_path: Path) 
     assert target == serving / "2000000001"
     version, _ = push_atomically(model, serving, now=lambda: 2_100_000_000.0)
     assert version == "2100000000"
-    assert versions(serving) == [2000000000, 2000000001, 2100000000]
+    assert sd.versions(serving) == [2000000000, 2000000001, 2100000000]
+
+
+def test_a_push_first_removes_what_dead_pushes_and_rollbacks_left(tmp_path: Path) -> None:
+    model = _fake_saved_model(tmp_path / "model")
+    serving = tmp_path / "serving"
+    for leftover in (".tmp-150", ".rollback-160-4242"):
+        _fake_saved_model(serving / leftover)
+    version, _ = push_atomically(model, serving, now=lambda: 200.0)
+    assert [p.name for p in serving.iterdir()] == [version] == ["200"]
 
 
 def test_a_copy_that_fails_midway_leaves_no_version_and_no_staging_folder(
@@ -105,9 +115,9 @@ def test_a_copy_that_fails_midway_leaves_no_version_and_no_staging_folder(
         if copied:
             raise OSError(errno.ENOSPC, "No space left on device", target)
         copied.append(target)
-        atomic_pusher.shutil.copyfile(source, target)
+        sd.shutil.copyfile(source, target)
 
-    monkeypatch.setattr(atomic_pusher, "copy_file", copy_then_fill_the_disk)
+    monkeypatch.setattr(sd, "copy_file", copy_then_fill_the_disk)
     with pytest.raises(OSError, match="No space left"):
         push_atomically(model, serving)
     assert copied, "the copy should have started before the disk filled up"
@@ -119,9 +129,9 @@ def test_a_copy_that_fails_midway_leaves_no_version_and_no_staging_folder(
 _KILLED_PUSH = textwrap.dedent(
     """
     import os, signal, sys
-    from pipeline import atomic_pusher
+    from pipeline import atomic_pusher, serving_dir
 
-    real_copy = atomic_pusher.copy_file
+    real_copy = serving_dir.copy_file
     copied = []
 
     def copy_then_die(source, target):
@@ -130,7 +140,7 @@ _KILLED_PUSH = textwrap.dedent(
         real_copy(source, target)
         copied.append(target)
 
-    atomic_pusher.copy_file = copy_then_die
+    serving_dir.copy_file = copy_then_die
     atomic_pusher.push_atomically(sys.argv[1], sys.argv[2])
     """
 )
@@ -146,9 +156,9 @@ def test_a_push_killed_mid_copy_leaves_no_version_and_the_next_push_cleans_up(tm
     assert killed.returncode == -9, killed.stderr.decode()[-2000:]
     # What the dead push left: a hidden, partly written staging folder, and no version TF Serving would load.
     (leftover,) = serving.iterdir()
-    assert leftover.name.startswith(STAGING_PREFIX) and not leftover.name.isdigit()
+    assert leftover.name.startswith(sd.STAGING_PREFIX) and not leftover.name.isdigit()
     assert 0 < len(_files(leftover)) < len(FAKE_MODEL)
-    assert versions(serving) == []
+    assert sd.versions(serving) == []
 
     version, target = push_atomically(model, serving)
     assert [p.name for p in serving.iterdir()] == [version]

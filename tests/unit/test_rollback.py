@@ -163,3 +163,25 @@ def test_a_failed_copy_leaves_serving_unchanged_and_a_failed_record(
     (execution,) = two_pushes.store.get_executions_by_type(ln.ROLLBACK_TYPE)
     assert execution.last_known_state == execution.FAILED
     assert [p.kind for p in ln.find_pushes(two_pushes.store, "taxi")] == ["push", "push"]
+
+
+def test_a_rollback_flushes_the_republished_model_to_the_disk_before_it_serves(
+    two_pushes: FakeHome, fsynced: list[Path]
+) -> None:
+    rollback(two_pushes.store, PIPELINE, two_pushes.serving, now=300.0)
+    serving = two_pushes.serving
+    inside = [p.relative_to(serving) for p in fsynced if p.is_relative_to(serving) and p != serving]
+    # Every file of the model was flushed while still under its hidden staging name, i.e. before it could serve.
+    staged = {p.relative_to(p.parts[0]).as_posix() for p in inside if sd.is_leftover(p.parts[0])}
+    published = {p.relative_to(serving / "300").as_posix() for p in (serving / "300").rglob("*") if p.is_file()}
+    assert published and published <= staged
+    # Then the serving dir itself, so the rename is on the disk, and the manifest line.
+    assert serving in fsynced and Path(sd.ROLLBACK_MANIFEST) in inside
+
+
+def test_a_rollback_first_removes_what_dead_publications_left(two_pushes: FakeHome) -> None:
+    # A Pusher killed mid-copy, and a rollback killed mid-copy before publishing was shared.
+    for leftover in (".tmp-250", ".rollback-260-4242"):
+        (two_pushes.serving / leftover).mkdir()
+    rollback(two_pushes.store, PIPELINE, two_pushes.serving, now=300.0)
+    assert sorted(p.name for p in two_pushes.serving.iterdir() if p.is_dir()) == ["100", "200", "300"]

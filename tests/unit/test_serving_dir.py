@@ -75,9 +75,27 @@ def test_rollback_manifest_appends_json_lines_and_skips_garbage(tmp_path: Path) 
     assert sd.read_rollbacks(tmp_path / "nowhere") == []
 
 
-def test_remove_staging_clears_only_dead_rollback_copies(tmp_path: Path) -> None:
-    for name in (f"{sd.STAGING_PREFIX}300-42", "100", ".tmp-200"):
+def test_remove_staging_clears_the_leftovers_of_both_publishers_old_and_new(tmp_path: Path) -> None:
+    # A dead Pusher's copy, a rollback's from before publishing was shared, and one of today's publish.
+    leftovers = [".rollback-300-42", ".tmp-200", f"{sd.STAGING_PREFIX}400-7"]
+    for name in (*leftovers, "100", ".hidden"):
         (tmp_path / name).mkdir()
-    assert sd.remove_staging(tmp_path) == [tmp_path / f"{sd.STAGING_PREFIX}300-42"]
-    # The Pusher's own staging folders are its business.
-    assert sorted(os.listdir(tmp_path)) == [".tmp-200", "100"]
+        (tmp_path / name / "saved_model.pb").write_text("part of a model")
+    (tmp_path / sd.ROLLBACK_MANIFEST).write_text("")
+    assert sd.remove_staging(tmp_path) == sorted(tmp_path / name for name in leftovers)
+    # Versions, the manifest and hidden folders of no publisher stay.
+    assert sorted(os.listdir(tmp_path)) == [".hidden", "100", sd.ROLLBACK_MANIFEST]
+    assert sd.remove_staging(tmp_path / "nowhere") == []
+
+
+def test_publish_flushes_every_staged_file_and_folder_before_the_rename(tmp_path: Path, fsynced: list[Path]) -> None:
+    serving = tmp_path / "serving"
+    source = _model(tmp_path / "model", "model-a")
+    sd.publish(serving, source, 300)
+    # Flushed under the staging name, i.e. before the rename made the version visible.
+    (staging,) = {p.relative_to(serving).parts[0] for p in fsynced if p != serving}
+    assert sd.is_leftover(staging)
+    staged = {p.relative_to(serving / staging).as_posix() for p in fsynced if p != serving}
+    assert staged == {".", "saved_model.pb", "variables", "variables/variables.index"}
+    # And the serving dir last, so the rename itself is on the disk.
+    assert fsynced[-1] == serving
