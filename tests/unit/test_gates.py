@@ -43,7 +43,7 @@ def test_drift_uses_jensen_shannon_for_numbers_and_l_infinity_for_categories() -
     for feature in SCHEMA.feature:
         expected = validation.L_INFINITY if validation.is_categorical(feature) else validation.JENSEN_SHANNON
         assert validation.measure_kind(feature) == expected, feature.name
-    limited = {f.name for f in SCHEMA.feature if validation.drift_limit(f) is not None}
+    limited = {f.name for f in SCHEMA.feature if validation.schema_threshold(f, validation.DRIFT) is not None}
     assert features.TIPS_KEY in limited and "payment_type" in limited and "fare" in limited
 
 

@@ -1,0 +1,84 @@
+"""Plain-text tables of validation findings (distances, drift, anomalies), for consoles and logs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+from models.features import LABEL_SOURCE_FEATURES
+from pipeline.validation.distance import MEASURE_NAMES, DistanceRow
+from pipeline.validation.drift import DriftRow
+from pipeline.validation.gate import AnomalyRow
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Formats rows as a plain-text table with a header line, for consoles and logs.
+
+    Args:
+        headers: column titles.
+        rows: cell values; each is printed with str().
+
+    Returns:
+        The table, lines joined by newlines, without a trailing newline.
+    """
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _number(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:.3f}"
+
+
+def distance_table(rows: Sequence[DistanceRow], headers: Sequence[str], label_sources: Sequence[str] = ()) -> str:
+    """Formats distance rows: feature, measure, value, threshold, status.
+
+    Args:
+        rows: the rows (drift or skew).
+        headers: the five column titles, in the words of the report.
+        label_sources: features to mark as the raw inputs of the label.
+
+    Returns:
+        The table.
+    """
+    return format_table(
+        headers,
+        (
+            (
+                row.feature + (" (label source)" if row.feature in label_sources else ""),
+                MEASURE_NAMES.get(row.measure, row.measure),
+                _number(row.value),
+                "-" if row.threshold is None else f"{row.threshold:g}",
+                row.status,
+            )
+            for row in rows
+        ),
+    )
+
+
+def drift_table(rows: Sequence[DriftRow], label_sources: Sequence[str] = LABEL_SOURCE_FEATURES) -> str:
+    """Formats drift rows: feature, measure, value, limit, status.
+
+    Args:
+        rows: the drift rows.
+        label_sources: features to mark as the raw inputs of the label (by default tips and fare).
+
+    Returns:
+        The table.
+    """
+    return distance_table(rows, ("feature", "measure", "value", "limit", "status"), label_sources)
+
+
+def anomaly_table(rows: Sequence[AnomalyRow]) -> str:
+    """Formats anomaly rows: feature, anomaly, description, and whether it stops the run."""
+    return format_table(
+        ("feature", "anomaly", "description", "action"),
+        (
+            (row.feature, row.kind, " ".join(row.description.split()), "stop" if row.blocking else "warn")
+            for row in rows
+        ),
+    )
