@@ -364,7 +364,7 @@ def _cmd_models(args: argparse.Namespace, config: PipelineConfig) -> int:
 def _cmd_rollback(args: argparse.Namespace, config: PipelineConfig) -> int:
     from runners.serving.rollback import RollbackError, rollback
 
-    store = open_store(config)
+    store = open_store(config, writable=True)  # the rollback records itself in ML Metadata
     # The home lock keeps a run's Pusher and this rollback from publishing into the serving dir at once.
     with home_lock.hold(config.home):
         try:
