@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_OK, EXIT_USAGE, RunError
 from runners.reports.run_report import write_report
 from runners.store import metadata as md
+from runners.store.quiet import quiet_libraries
 
 
 def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -23,12 +23,7 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
 
 
 def _cmd_report(args: argparse.Namespace, config: PipelineConfig) -> int:
-    import logging
-    import warnings
-
-    from runners.store.metadata import open_store
-
-    store = open_store(config)
+    store = md.open_store(config)
     runs = md.run_ids(store, config.pipeline_name)
     if not runs:
         raise RunError(f"ML Metadata at {config.metadata_path} records no run yet; run the pipeline first", EXIT_USAGE)
@@ -40,19 +35,12 @@ def _cmd_report(args: argparse.Namespace, config: PipelineConfig) -> int:
             f"(newest runs: {shown}); `taxi-pipeline runs` lists them all",
             EXIT_USAGE,
         )
-    # Keras 2 as the pipeline uses it, and TensorFlow's start-up chatter off the console (see ops.read_metrics).
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    logging.disable(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                path = write_report(store, config, run_id, args.output)
-            except OSError as err:
-                target = args.output or config.reports_dir
-                raise RunError(f"cannot write the report to {target}: {err.strerror or err}", EXIT_USAGE) from None
-    finally:
-        logging.disable(logging.NOTSET)
+    # TensorFlow's and TFMA's start-up chatter stays off the console while the report reads the evaluation.
+    with quiet_libraries():
+        try:
+            path = write_report(store, config, run_id, args.output)
+        except OSError as err:
+            target = args.output or config.reports_dir
+            raise RunError(f"cannot write the report to {target}: {err.strerror or err}", EXIT_USAGE) from None
     print(path)
     return EXIT_OK
