@@ -113,12 +113,6 @@ def limitations(slices: Mapping[str, Mapping[str, float]], thresholds: Sequence[
     return notes + list(STANDING_LIMITATIONS)
 
 
-def _read_rows(statistics_uri: str) -> dict[str, int]:
-    from runners.store.statistics import split_rows
-
-    return split_rows(statistics_uri)
-
-
 def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dict[str, Any]:
     """Collects a pushed model's card facts from ML Metadata, the TFMA output and the feature importance.
 
@@ -139,6 +133,7 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
     from runners.store import lineage as ln
     from runners.store.evaluations import read_evaluation
     from runners.store.importance import feature_importance_of, read_baseline, read_feature_importance
+    from runners.store.statistics import split_rows
 
     model = store.get_artifacts_by_id([push.model_id])[0]
     trainer = md.producer(store, model)
@@ -171,7 +166,7 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
     spans = []
     for examples in window:
         statistics = md.statistics_of(store, examples, ids.STATISTICS_GEN)
-        rows = _read_rows(statistics.uri) if statistics is not None else {}
+        rows = split_rows(statistics.uri) if statistics is not None else {}
         spans.append({"span": md.prop(examples, "span"), "rows": rows, "total": sum(rows.values())})
     spans.sort(key=lambda s: (s["span"] is None, s["span"]))
 
