@@ -1,8 +1,8 @@
-"""Which spans passed the data gate, and resolver strategies that only see those spans.
+"""Which spans passed the data gate: the one definition, for the pipeline's resolvers and the runners' readers.
 
-A span passes when a DataGate execution that consumed its Examples and statistics completed; a
-rejected span stays in ML Metadata (ingested, with its anomalies and drift) but is never trained
-on and never becomes the drift baseline of the next span.
+A span passes when a DataGate execution that consumed its Examples and statistics completed (or was
+cached); a rejected span stays in ML Metadata but is never trained on nor used as a drift baseline.
+Only ML Metadata's protos are imported here, so listing spans does not load TFX or TensorFlow.
 """
 
 from __future__ import annotations
@@ -10,17 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from ml_metadata.proto import metadata_store_pb2
-from tfx import types
-from tfx.dsl.components.common import resolver
-
-from pipeline.span_window import SpanWindowStrategy
 
 _DONE = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
 _INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+SPAN_PROPERTY = "span"
 
 
-def _passed_gate_inputs(store: Any, gate_context: str) -> list[dict[str, int]]:
-    """Returns, per successful data-gate execution, its input key -> artifact id."""
+def passed_gate_inputs(store: Any, gate_context: str) -> list[dict[str, int]]:
+    """Returns, per successful data-gate execution (oldest first), its input key -> artifact id.
+
+    Args:
+        store: an ML Metadata store (only get_context_by_type_and_name, get_executions_by_context and
+            get_events_by_execution_ids are used).
+        gate_context: the gate's node context name, `<pipeline name>.<gate id>`.
+    """
     context = store.get_context_by_type_and_name("node", gate_context)
     if context is None:
         return []
@@ -39,19 +42,47 @@ def accepted_artifact_ids(store: Any, gate_context: str) -> set[int]:
         store: an ML Metadata store.
         gate_context: the gate's node context name, `<pipeline name>.<gate id>`.
     """
-    return {artifact_id for inputs in _passed_gate_inputs(store, gate_context) for artifact_id in inputs.values()}
+    return {artifact_id for inputs in passed_gate_inputs(store, gate_context) for artifact_id in inputs.values()}
+
+
+def accepted_spans(store: Any, gate_context: str) -> set[int]:
+    """Returns the spans whose Examples passed the data gate.
+
+    A span that was ingested but stopped by the gate is not among them, so the next run validates it
+    again instead of training on it.
+
+    Args:
+        store: an ML Metadata store.
+        gate_context: the gate's node context name, `<pipeline name>.<gate id>`.
+    """
+    examples = sorted(
+        {inputs["examples"] for inputs in passed_gate_inputs(store, gate_context) if "examples" in inputs}
+    )
+    spans = (recorded_span(a) for a in store.get_artifacts_by_id(examples)) if examples else ()
+    return {span for span in spans if span is not None}
+
+
+def recorded_span(artifact: metadata_store_pb2.Artifact) -> int | None:
+    """Returns the span ML Metadata records for an Examples artifact, or None when it records none.
+
+    Read as examples_span reads a TFX artifact: ExampleGen's custom property first, then the property.
+    """
+    for properties in (artifact.custom_properties, artifact.properties):
+        if SPAN_PROPERTY in properties and properties[SPAN_PROPERTY].WhichOneof("value") == "int_value":
+            return int(properties[SPAN_PROPERTY].int_value)
+    return None
 
 
 def examples_span(artifact: Any) -> int:
-    """Returns the span of an Examples artifact.
+    """Returns the span of an Examples artifact (a TFX types.Artifact).
 
     ExampleGen records it as a custom property (StatisticsGen's and ExampleValidator's outputs
     carry a `span` property that stays 0), so spans are always read from the Examples.
     """
-    if artifact.has_custom_property("span"):
-        value = artifact.get_custom_property("span")
+    if artifact.has_custom_property(SPAN_PROPERTY):
+        value = artifact.get_custom_property(SPAN_PROPERTY)
         return int(value) if value not in (None, "") else 0
-    return int(getattr(artifact, "span", 0) or 0)
+    return int(getattr(artifact, SPAN_PROPERTY, 0) or 0)
 
 
 def select_previous(pairs: list[tuple[Any, Any]], span: int) -> tuple[Any, Any] | None:
@@ -68,57 +99,3 @@ def select_previous(pairs: list[tuple[Any, Any]], span: int) -> tuple[Any, Any] 
         if candidate < span and (best is None or candidate >= examples_span(best[0])):
             best = (examples, statistics)
     return best
-
-
-class PreviousSpanStrategy(resolver.ResolverStrategy):
-    """Resolves the Examples and statistics of the newest earlier span that passed the data gate.
-
-    Inputs: `examples` (ExampleGen's outputs) and `statistics` (StatisticsGen's). Config:
-    `gate_context` (the gate's node context name) and `span` (int; -1 means the newest span among
-    the Examples, which is this run's once ExampleGen has published it). Both outputs are empty,
-    not None, when no earlier span passed: the drift check then runs without a baseline.
-    """
-
-    def __init__(self, gate_context: str, span: int = -1) -> None:
-        self._gate_context = gate_context
-        self._span = None if span < 0 else span
-
-    def resolve_artifacts(
-        self, store: Any, input_dict: dict[str, list[types.Artifact]]
-    ) -> dict[str, list[types.Artifact]] | None:
-        """Returns {"examples": [...], "statistics": [...]}, each with one artifact or none."""
-        examples = {a.id: a for a in input_dict.get("examples", [])}
-        statistics = {a.id: a for a in input_dict.get("statistics", [])}
-        current = self._span
-        if current is None:
-            current = max((examples_span(a) for a in examples.values()), default=0)
-        pairs = [
-            (examples[inputs["examples"]], statistics[inputs["statistics"]])
-            for inputs in _passed_gate_inputs(store, self._gate_context)
-            if inputs.get("examples") in examples and inputs.get("statistics") in statistics
-        ]
-        previous = select_previous(pairs, current)
-        if previous is None:
-            return {"examples": [], "statistics": []}
-        return {"examples": [previous[0]], "statistics": [previous[1]]}
-
-
-class AcceptedSpanWindowStrategy(SpanWindowStrategy):
-    """SpanWindowStrategy over the spans that passed the data gate only.
-
-    Config: `num_spans`, `end_span` as for SpanWindowStrategy, and `gate_context` (the gate's
-    node context name).
-    """
-
-    def __init__(self, num_spans: int, gate_context: str, end_span: int = -1) -> None:
-        super().__init__(num_spans=num_spans, end_span=end_span)
-        self._gate_context = gate_context
-
-    def resolve_artifacts(
-        self, store: Any, input_dict: dict[str, list[types.Artifact]]
-    ) -> dict[str, list[types.Artifact]] | None:
-        """Returns the window of accepted spans, or None (skip) when an input has none."""
-        accepted = accepted_artifact_ids(store, self._gate_context)
-        return super().resolve_artifacts(
-            store, {key: [a for a in artifacts if a.id in accepted] for key, artifacts in input_dict.items()}
-        )

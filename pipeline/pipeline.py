@@ -32,7 +32,6 @@ from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
-from pipeline.accepted_spans import AcceptedSpanWindowStrategy, PreviousSpanStrategy
 from pipeline.atomic_pusher import AtomicFilesystemPusher
 from pipeline.cloud import VertexServing, VertexTraining
 from pipeline.components import DataGate, DriftCheck, FeatureImportanceComponent
@@ -54,6 +53,7 @@ from pipeline.ids import (
     TRANSFORM,
     TUNER,
 )
+from pipeline.span_resolvers import AcceptedSpanWindowStrategy, PreviousSpanStrategy
 from pipeline.validation import ALL_ANOMALIES, GatePolicy
 from pipeline.vertex_pusher import VertexModelRegistryPusher
 

@@ -1,7 +1,8 @@
 """Where and how the pipeline runs, and everything a person does around it: the `taxi-pipeline` CLI.
 
 Rooms, lowest layer first (tests/unit/test_layering.py enforces that imports only go down):
-  errors, text, files, pipeline_args   exit codes, console text, whole-file writes, config -> create_pipeline
+  errors, text, files, quiet, pipeline_args   exit codes, console text, whole-file writes, library
+              chatter kept quiet, config -> create_pipeline
   store/      read-only readers of ML Metadata and the artifacts it points to
   home/       the home folder: its lock, storage errors, crash recovery, the fast path, logs
   serving/    the model server (TF Serving's REST API), its request log, metrics, explanations, rollback

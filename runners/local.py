@@ -304,7 +304,7 @@ def _clean_up_after_stop(
 
     # This process's LocalDagRunner has returned, so nothing can still own a RUNNING execution.
     try:
-        store = md.connect(config.metadata_path)
+        store = md.connect(config.metadata_path, writable=True)
         removed = [
             p
             for r in recovery.recover_interrupted(store, config.pipeline_name, config.pipeline_root, home)

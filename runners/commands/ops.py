@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -352,10 +353,18 @@ def format_models(document: Mapping[str, Any]) -> str:
     return f"{head}\n\n{table}\n\n" + "\n".join(notes)
 
 
+def _overall_metrics(evaluation_uris: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Reads each evaluation's overall metrics; one that cannot be read is named on stderr and shows none."""
+    metrics, unreadable = read_metrics(evaluation_uris)
+    for uri, problem in unreadable.items():
+        print(f"taxi-pipeline: cannot read the evaluation at {uri}: {problem}", file=sys.stderr)
+    return metrics
+
+
 def _cmd_models(args: argparse.Namespace, config: PipelineConfig) -> int:
     store = open_store(config)
     pushes = ln.find_pushes(store, config.pipeline_name)
-    metrics = read_metrics([p.evaluation_uri for p in pushes if p.evaluation_uri])
+    metrics = _overall_metrics([p.evaluation_uri for p in pushes if p.evaluation_uri])
     document = models_document(
         pushes, sd.versions(config.serving_dir), metrics, str(Path(config.serving_dir).resolve())
     )
@@ -365,7 +374,7 @@ def _cmd_models(args: argparse.Namespace, config: PipelineConfig) -> int:
 def _cmd_rollback(args: argparse.Namespace, config: PipelineConfig) -> int:
     from runners.serving.rollback import RollbackError, rollback
 
-    store = open_store(config)
+    store = open_store(config, writable=True)  # the rollback records itself in ML Metadata
     # The home lock keeps a run's Pusher and this rollback from publishing into the serving dir at once.
     with home_lock.hold(config.home) as home:
         try:
@@ -451,7 +460,7 @@ def format_kpis(document: Mapping[str, Any]) -> str:
 def _cmd_kpis(args: argparse.Namespace, config: PipelineConfig) -> int:
     store = open_store(config)
     evaluations = ln.list_evaluations(store, config.pipeline_name)
-    metrics = read_metrics([e.evaluation_uri for e in evaluations if e.evaluation_uri])
+    metrics = _overall_metrics([e.evaluation_uri for e in evaluations if e.evaluation_uri])
     values = {e.execution_id: metrics.get(e.evaluation_uri or "", {}).get(MAIN_METRIC) for e in evaluations}
     now = time.time()
     document = {

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_OK, EXIT_USAGE, RunError
-from runners.home.progress import quiet_libraries
 from runners.home.storage import home_write_error
+from runners.quiet import quiet_libraries
 from runners.reports.run_report import write_report
 from runners.store import metadata as md
 
@@ -25,9 +25,7 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
 
 
 def _cmd_report(args: argparse.Namespace, config: PipelineConfig) -> int:
-    from runners.store.metadata import open_store
-
-    store = open_store(config)
+    store = md.open_store(config)
     runs = md.run_ids(store, config.pipeline_name)
     if not runs:
         raise RunError(f"ML Metadata at {config.metadata_path} records no run yet; run the pipeline first", EXIT_USAGE)
@@ -39,8 +37,7 @@ def _cmd_report(args: argparse.Namespace, config: PipelineConfig) -> int:
             f"(newest runs: {shown}); `taxi-pipeline runs` lists them all",
             EXIT_USAGE,
         )
-    # TensorFlow loads while reading the evaluation: its start-up chatter stays off the console. (Keras 2,
-    # as the pipeline uses it, is set by importing pipeline: see models/__init__.py.)
+    # TensorFlow's and TFMA's start-up chatter stays off the console while the report reads the evaluation.
     with quiet_libraries():
         try:
             path = write_report(store, config, run_id, args.output)

@@ -84,9 +84,7 @@ def _cmd_skew(args: argparse.Namespace, config: PipelineConfig) -> int:
             "serve_log_sampling) and send it traffic first",
             EXIT_USAGE,
         )
-    schema_ref = trace.get("schema")
-    schema_files = sorted(Path(schema_ref["uri"]).glob("*.pbtxt")) if schema_ref else []
-    schema_path = schema_files[0] if schema_files else Path(config.schema_path)
+    schema_path = ln.trained_schema_file(store, push) or Path(config.schema_path)
     statistics_uri = spans[span]["statistics"]["uri"]
 
     # TensorFlow and TFDV log as they load: into <home>/logs, as for `drift`.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
 import re
@@ -11,9 +10,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline import explanations, ids
+from pipeline import ids
 from pipeline.config import PipelineConfig
 from runners.files import write_atomically
+from runners.quiet import quiet_libraries
 from runners.reports import html as h
 from runners.store import metadata as md
 
@@ -25,6 +25,11 @@ SMALL_SLICE_ROWS = 50
 
 
 IMPORTANCES_SHOWN = 10
+
+
+# The file the Trainer writes the hyperparameters it trained with into, in its model_run folder
+# (models/trainer.py's HYPERPARAMETERS_FILE: runners do not import model code).
+HYPERPARAMETERS_FILE = "hyperparameters.json"
 
 
 INTENDED_USE = (
@@ -111,12 +116,6 @@ def limitations(slices: Mapping[str, Mapping[str, float]], thresholds: Sequence[
     return notes + list(STANDING_LIMITATIONS)
 
 
-def _read_rows(statistics_uri: str) -> dict[str, int]:
-    from runners.store.statistics import split_rows
-
-    return split_rows(statistics_uri)
-
-
 def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dict[str, Any]:
     """Collects a pushed model's card facts from ML Metadata, the TFMA output and the feature importance.
 
@@ -128,11 +127,16 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
 
     Returns:
         The card as plain JSON-able values (see render_markdown).
+
+    Raises:
+        runners.store.artifacts.CorruptArtifactError (exit 3): an artifact file the card reads is damaged.
     """
     # Imported here: the CLI imports this module before a run silences TensorFlow's start-up logs.
+    from runners.store import artifacts
     from runners.store import lineage as ln
     from runners.store.evaluations import read_evaluation
-    from runners.store.importance import feature_importance_of
+    from runners.store.importance import feature_importance_of, read_baseline, read_feature_importance
+    from runners.store.statistics import split_rows
 
     model = store.get_artifacts_by_id([push.model_id])[0]
     trainer = md.producer(store, model)
@@ -153,8 +157,9 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
         tuned = bool(md.inputs(store, trainer, "hyperparameters"))
         for run_artifact in md.outputs(store, trainer, "model_run"):
             # Models trained before the file was written keep custom_config's values.
-            with contextlib.suppress(Exception):
-                hyperparameters = explanations.read_json(run_artifact.uri, "hyperparameters.json")
+            recorded = artifacts.read_json_object(run_artifact.uri, HYPERPARAMETERS_FILE)
+            if recorded is not None:
+                hyperparameters = recorded
         lineage["transform_graph_artifact_id"] = next(
             (a.id for a in md.inputs(store, trainer, "transform_graph")), None
         )
@@ -164,7 +169,7 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
     spans = []
     for examples in window:
         statistics = md.statistics_of(store, examples, ids.STATISTICS_GEN)
-        rows = _read_rows(statistics.uri) if statistics is not None else {}
+        rows = split_rows(statistics.uri) if statistics is not None else {}
         spans.append({"span": md.prop(examples, "span"), "rows": rows, "total": sum(rows.values())})
     spans.sort(key=lambda s: (s["span"] is None, s["span"]))
 
@@ -193,11 +198,9 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
     found = feature_importance_of(store, model.id)
     if found is not None:
         lineage["feature_importance_artifact_id"] = found.id
-        try:
-            document = explanations.read_json(found.uri, explanations.IMPORTANCE_FILE)
-            typical = explanations.read_json(found.uri, explanations.BASELINE_FILE)
-        except Exception:  # a removed artifact folder: the card says importance is unknown
-            document, typical = None, {}
+        # A removed artifact folder reads as None, and the card says importance is unknown.
+        document = read_feature_importance(found.uri)
+        typical = read_baseline(found.uri) or {}
         if document is not None:
             importance = {**document, "features": document["features"][:IMPORTANCES_SHOWN]}
             by_feature = {f["feature"]: f["importance"] for f in document["features"]}
@@ -427,18 +430,15 @@ def generate(config: PipelineConfig, version: int | None = None) -> tuple[Path, 
     Raises:
         RunError (exit 2): no such version, or no ML Metadata in the home (see runners.store.metadata.open_store).
     """
-    import os
-
     from runners.store import lineage, metadata
     from runners.store import lineage as ln
 
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     store = metadata.open_store(config)
     pushes = ln.find_pushes(store, config.pipeline_name)
     push = lineage.resolve_version(pushes, config.serving_dir, version)
     original = ln.original(push, pushes)
-    card = gather(store, original, pushes, config.model_name)
+    with quiet_libraries():  # reading the evaluation loads TensorFlow and TFMA
+        card = gather(store, original, pushes, config.model_name)
     # A rollback republishes an earlier model under a new version: the card is that model's, filed under both.
     card["version"] = push.version
     if push.kind == "rollback":

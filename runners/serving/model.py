@@ -63,9 +63,9 @@ class LoadedModel:
 def schema_of_version(config: PipelineConfig, version: int) -> tuple[Any, str]:
     """Returns the schema a served version was trained with, and where it came from.
 
-    The Trainer's schema input is found through ML Metadata (push or rollback -> model -> Trainer ->
-    schema artifact). When the home has no ML Metadata or does not know the version (a folder copied
-    in by hand), the curated schema of the config is used instead.
+    The schema file is found through ML Metadata (runners.store.lineage.trained_schema_file). When the
+    home has no ML Metadata or does not know the version (a folder copied in by hand), the curated
+    schema of the config is used instead.
     """
     from pipeline import validation
 
@@ -76,16 +76,12 @@ def schema_of_version(config: PipelineConfig, version: int) -> tuple[Any, str]:
             from runners.store import metadata as md
 
             store = md.connect(config.metadata_path)
-            pushes = ln.find_pushes(store, config.pipeline_name)
-            push = next((p for p in pushes if p.version == version), None)
-            if push is not None:
-                schema = ln.lineage(store, push, pushes).get("schema")
-                if schema:
-                    files = sorted(Path(schema["uri"]).glob("*.pbtxt"))
-                    if files:
-                        return validation.load_schema(
-                            files[0]
-                        ), f"{files[0]} (the schema version {version} was trained with)"
+            push = ln.push_of_version(ln.find_pushes(store, config.pipeline_name), version)
+            schema_file = ln.trained_schema_file(store, push) if push is not None else None
+            if schema_file is not None:
+                return validation.load_schema(
+                    schema_file
+                ), f"{schema_file} (the schema version {version} was trained with)"
         except Exception as err:  # a locked or newer store must not stop serving: say so and fall back
             fallback = f"{config.schema_path} (the curated schema: ML Metadata could not be read: {err})"
     try:
@@ -98,20 +94,24 @@ def baseline_of_version(config: PipelineConfig, version: int) -> tuple[dict[str,
     """Returns the baseline row that explanations of a served version ablate towards, or None and why.
 
     The row was recorded with the model's feature importance; it is found through ML Metadata (push or
-    rollback -> model -> its feature_importance step), like the schema in schema_of_version.
+    rollback -> model -> its feature_importance step), like the schema in schema_of_version. A damaged
+    baseline.json is named as such, never taken for a step that did not run.
     """
     from runners.store import lineage as ln
     from runners.store import metadata as md
+    from runners.store.artifacts import CorruptArtifactError
     from runners.store.importance import baseline_for_model
 
     if not Path(config.metadata_path).is_file():
         return None, f"the home has no ML Metadata at {config.metadata_path} to find its baseline row in"
     try:
         store = md.connect(config.metadata_path)
-        push = next((p for p in ln.find_pushes(store, config.pipeline_name) if p.version == version), None)
+        push = ln.push_of_version(ln.find_pushes(store, config.pipeline_name), version)
         if push is None:
             return None, f"ML Metadata does not record version {version} (a folder copied in by hand?)"
         baseline = baseline_for_model(store, push.model_id)
+    except CorruptArtifactError as err:
+        return None, str(err)
     except Exception as err:  # a locked or newer store must not stop serving predictions
         return None, f"ML Metadata could not be read: {err}"
     if baseline is None:

@@ -4,16 +4,13 @@ the thresholds and TFMA's decision on each; `latest_evaluation` finds the newest
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
-import os
-import sys
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
 
+from runners.quiet import quiet_libraries
 from runners.store import lineage as ln
 from runners.store import metadata as md
 
@@ -36,11 +33,17 @@ class SliceMetrics:
     candidate: dict[str, float] = dataclasses.field(default_factory=dict)
     baseline: dict[str, float] = dataclasses.field(default_factory=dict)
     diff: dict[str, float] = dataclasses.field(default_factory=dict)
+    # TFMA's slice key, e.g. (("trip_start_hour", 3),); () for the overall slice.
+    key: tuple[tuple[str, Any], ...] = ()
 
     @property
     def name(self) -> str:
         """ "overall" or "feature=value", as the console summary names slices."""
-        return "overall" if not self.feature else f"{self.feature}={self.value}"
+        return slice_name(self.key) if self.key else ("overall" if not self.feature else f"{self.feature}={self.value}")
+
+    def summary_values(self) -> dict[str, float]:
+        """The candidate's metrics as TFMA's own views list them: a change vs the baseline as `<metric>_diff`."""
+        return {**self.candidate, **{f"{name}_diff": value for name, value in self.diff.items()}}
 
 
 @dataclasses.dataclass
@@ -157,6 +160,49 @@ def _bounds(threshold: Any) -> tuple[float | None, float | None]:
     return lower, upper
 
 
+def _baseline_names(eval_config: Any) -> set[str]:
+    return {spec.name for spec in eval_config.model_specs if spec.is_baseline}
+
+
+def _load_eval_config(uri: str) -> Any:
+    import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.writers import eval_config_writer
+
+    return eval_config_writer.load_eval_run(uri)[0] or tfma.EvalConfig()
+
+
+def _read_slices(uri: str, baseline_names: set[str]) -> dict[tuple[Any, ...], SliceMetrics]:
+    """The one parse of an Evaluator's metrics (tfma.load_metrics): slice key -> candidate, baseline, diff.
+
+    Plain metrics only: values under a sub key (top-k, class id) or a named output are left out, as the
+    pipeline's eval config computes none, and so are undefined (NaN) and non-numeric values.
+    """
+    import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.slicer import slicer_lib
+
+    by_slice: dict[tuple[Any, ...], SliceMetrics] = {}
+    for record in tfma.load_metrics(uri):
+        key = slicer_lib.deserialize_slice_key(record.slice_key)
+        feature, value = _slice_parts(key)
+        metrics = by_slice.setdefault(key, SliceMetrics(feature, value, key=tuple(key)))
+        for item in record.metric_keys_and_values:
+            number = _double(item.value)
+            if number is None or item.key.sub_key.ByteSize() or item.key.output_name:
+                continue
+            if item.key.is_diff:
+                metrics.diff[item.key.name] = number
+            elif item.key.model_name in baseline_names:
+                metrics.baseline[item.key.name] = number
+            else:
+                metrics.candidate[item.key.name] = number
+    return by_slice
+
+
+def _ordered(by_slice: dict[tuple[Any, ...], SliceMetrics]) -> list[SliceMetrics]:
+    """Overall first, then by feature, values in natural order."""
+    return sorted(by_slice.values(), key=lambda s: (s.feature != "", s.feature, _natural(s.value)))
+
+
 def read_model_evaluation(uri: str, configured: str | None = None) -> ModelEvaluation:
     """Reads an Evaluator's output: metrics (tfma.load_metrics), eval config, validation result.
 
@@ -173,26 +219,11 @@ def read_model_evaluation(uri: str, configured: str | None = None) -> ModelEvalu
     """
     import tensorflow_model_analysis as tfma
     from tensorflow_model_analysis.slicer import slicer_lib
-    from tensorflow_model_analysis.writers import eval_config_writer
 
-    eval_config = eval_config_writer.load_eval_run(uri)[0] or tfma.EvalConfig()
-    baseline_names = {spec.name for spec in eval_config.model_specs if spec.is_baseline}
-    by_slice: dict[tuple[Any, ...], SliceMetrics] = {}
-    for record in tfma.load_metrics(uri):
-        key = slicer_lib.deserialize_slice_key(record.slice_key)
-        feature, value = _slice_parts(key)
-        metrics = by_slice.setdefault(key, SliceMetrics(feature, value))
-        for item in record.metric_keys_and_values:
-            number = _double(item.value)
-            if number is None or item.key.sub_key.ByteSize() or item.key.output_name:
-                continue
-            if item.key.is_diff:
-                metrics.diff[item.key.name] = number
-            elif item.key.model_name in baseline_names:
-                metrics.baseline[item.key.name] = number
-            else:
-                metrics.candidate[item.key.name] = number
-    slices = sorted(by_slice.values(), key=lambda s: (s.feature != "", s.feature, _natural(s.value)))
+    eval_config = _load_eval_config(uri)
+    baseline_names = _baseline_names(eval_config)
+    by_slice = _read_slices(uri, baseline_names)
+    slices = _ordered(by_slice)
 
     validation = tfma.load_validation_result(uri)
     failed: set[tuple[tuple[Any, ...], str, bool]] = set()
@@ -297,57 +328,39 @@ def latest_evaluation(
     )
 
 
-def read_metrics(evaluation_uris: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Reads the overall TFMA metrics of each evaluation; an unreadable one maps to {} and is named on stderr.
+def read_evaluation(uri: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Reads the candidate's metrics of an evaluation: (overall metrics, slice name -> metrics).
+
+    Derived from the same parse as read_model_evaluation; a change vs the baseline is `<metric>_diff`.
+    """
+    slices = _ordered(_read_slices(uri, _baseline_names(_load_eval_config(uri))))
+    per_slice = {s.name: s.summary_values() for s in slices}
+    return per_slice.get("overall", {}), per_slice
+
+
+def read_metrics(evaluation_uris: Sequence[str]) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """Reads the overall metrics of each evaluation, with the libraries' chatter kept off the console.
 
     Args:
         evaluation_uris: Evaluator "evaluation" artifact URIs.
 
     Returns:
-        uri -> metric name -> value.
+        (uri -> metric name -> value, uri -> why it could not be read); an unreadable evaluation (a
+        deleted or partial artifact) maps to {} in the first, so the other versions still show.
     """
+    found: dict[str, dict[str, float]] = {}
+    unreadable: dict[str, str] = {}
     wanted = sorted(set(evaluation_uris))
     if not wanted:
-        return {}
-    # Set before TensorFlow loads (runners never import models/, which sets them for pipeline code):
-    # Keras 2 as the pipeline uses it, and TensorFlow's C++ start-up chatter off the console.
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    found: dict[str, dict[str, float]] = {}
-    # The libraries' deprecation notices, and TFMA's note that an evaluation against a baseline has no
-    # plots, say nothing about the user's models.
-    # TensorFlow and absl reset their loggers' levels when they load, so silence by severity instead.
-    logging.disable(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from runners.store.evaluations import read_evaluation
-
-            for uri in wanted:
-                try:
-                    found[uri] = read_evaluation(uri)[0]
-                except Exception as err:  # a deleted or partial artifact: report it, keep the other versions
-                    print(f"taxi-pipeline: cannot read the evaluation at {uri}: {type(err).__name__}", file=sys.stderr)
-                    found[uri] = {}
-    finally:
-        logging.disable(logging.NOTSET)
-    return found
-
-
-def _metric_values(metrics: dict[str, Any]) -> dict[str, float]:
-    """Flattens TFMA's {output: {sub_key: {metric: {"doubleValue": x}}}} for the default output."""
-    values: dict[str, float] = {}
-    for by_sub_key in metrics.values():
-        for metric_map in by_sub_key.values():
-            for name, value in metric_map.items():
-                raw: Any = value.get("doubleValue") if isinstance(value, dict) else None
-                try:
-                    number = float(raw)  # TFMA writes undefined values as the string "NaN"
-                except (TypeError, ValueError):
-                    continue
-                if not math.isnan(number):
-                    values[name] = number
-    return values
+        return found, unreadable
+    with quiet_libraries():
+        for uri in wanted:
+            try:
+                found[uri] = read_evaluation(uri)[0]
+            except Exception as err:  # a deleted or partial artifact: the caller names it, keeps the others
+                unreadable[uri] = type(err).__name__
+                found[uri] = {}
+    return found, unreadable
 
 
 def slice_name(slice_key: Any) -> str:
@@ -355,21 +368,6 @@ def slice_name(slice_key: Any) -> str:
     if not slice_key:
         return "overall"
     return ", ".join(f"{k}={v.decode() if isinstance(v, bytes) else v}" for k, v in slice_key)
-
-
-def read_evaluation(uri: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """Loads TFMA metrics: (overall metrics, slice name -> metrics)."""
-    import tensorflow_model_analysis as tfma
-
-    result = tfma.load_eval_result(uri)
-    overall: dict[str, float] = {}
-    per_slice: dict[str, dict[str, float]] = {}
-    for slice_key, metrics in result.slicing_metrics:
-        values = _metric_values(metrics)
-        per_slice[slice_name(slice_key)] = values
-        if not slice_key:
-            overall = values
-    return overall, per_slice
 
 
 def read_blessing_reasons(uri: str) -> list[str]:

@@ -6,27 +6,21 @@ import dataclasses
 
 from ml_metadata.metadata_store import metadata_store
 
+from pipeline import accepted_spans as accepted
 from pipeline import ids, validation
 from runners.store import metadata as md
 
 _DONE = (md.Execution.COMPLETE, md.Execution.CACHED)
 
 
-def accepted_spans(store: metadata_store.MetadataStore, pipeline_name: str) -> set[int]:
-    """Returns the spans whose Examples passed the data gate in this home.
+def gate_context(pipeline_name: str) -> str:
+    """The data gate's node context name, which pipeline.accepted_spans reads the gate's verdicts from."""
+    return md.node_context_name(pipeline_name, ids.DATA_GATE)
 
-    A span that was ingested but stopped by the gate is not among them, so the next run validates
-    it again instead of training on it.
-    """
-    spans: set[int] = set()
-    for execution in md.node_executions(store, pipeline_name, ids.DATA_GATE):
-        if execution.last_known_state not in _DONE:
-            continue
-        for artifact in md.inputs(store, execution, "examples"):
-            span = md.prop(artifact, "span")
-            if isinstance(span, int):
-                spans.add(span)
-    return spans
+
+def accepted_spans(store: metadata_store.MetadataStore, pipeline_name: str) -> set[int]:
+    """Returns the spans whose Examples passed the data gate in this home (see pipeline.accepted_spans)."""
+    return accepted.accepted_spans(store, gate_context(pipeline_name))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +87,7 @@ class IngestedSpan:
 
 def _consumers(store: metadata_store.MetadataStore, artifact_id: int, node_id: str, key: str) -> list[md.Execution]:
     """Returns the successful executions of one node that consumed an artifact as input `key`, oldest first."""
-    ids = sorted(
+    execution_ids = sorted(
         {
             e.execution_id
             for e in store.get_events_by_artifact_ids([artifact_id])
@@ -101,7 +95,9 @@ def _consumers(store: metadata_store.MetadataStore, artifact_id: int, node_id: s
         }
     )
     return [
-        e for e in store.get_executions_by_id(ids) if e.last_known_state in _DONE and md.node_id_of(store, e) == node_id
+        e
+        for e in store.get_executions_by_id(execution_ids)
+        if e.last_known_state in _DONE and md.node_id_of(store, e) == node_id
     ]
 
 
@@ -116,6 +112,7 @@ def ingested_spans(store: metadata_store.MetadataStore, pipeline_name: str) -> l
         One entry per span, from the newest StatisticsGen execution of that span; `accepted` says
         whether the data gate passed it.
     """
+    passed = accepted.accepted_artifact_ids(store, gate_context(pipeline_name))
     newest: dict[int, md.Artifact] = {}
     for execution in md.node_executions(store, pipeline_name, ids.STATISTICS_GEN):
         if execution.last_known_state not in _DONE:
@@ -143,7 +140,7 @@ def ingested_spans(store: metadata_store.MetadataStore, pipeline_name: str) -> l
                 statistics_uri=statistics.uri,
                 anomalies_uri=anomalies[-1].uri if anomalies else None,
                 drift_report_uri=reports[-1].uri if reports else None,
-                accepted=bool(_consumers(store, statistics.id, ids.DATA_GATE, "statistics")),
+                accepted=statistics.id in passed,
             )
         )
     return result

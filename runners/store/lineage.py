@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
@@ -424,6 +425,25 @@ def model_lineage(store: metadata_store.MetadataStore, model: md.Artifact | None
         )
     result["examples"] = sorted(examples_links, key=lambda e: e["span"] if isinstance(e["span"], int) else -1)
     return result
+
+
+def push_of_version(pushes: Sequence[Push], version: int) -> Push | None:
+    """Returns the push or rollback that published `version`, or None when ML Metadata does not record it."""
+    return next((p for p in pushes if p.version == version), None)
+
+
+def trained_schema_file(store: metadata_store.MetadataStore, push: Push) -> Path | None:
+    """Returns the schema file a published version's model was trained with, or None when not recorded.
+
+    Followed through ML Metadata: push (or rollback) -> model -> Trainer -> its schema input, the
+    folder ImportSchemaGen copied the curated schema into. The model server checks requests with it,
+    and `skew` compares traffic under it.
+    """
+    model = _first(store.get_artifacts_by_id([push.model_id])) if push.model_id else None
+    trainer = md.producer(store, model) if model is not None else None
+    schema = _first(md.inputs(store, trainer, "schema")) if trainer is not None else None
+    files = sorted(Path(schema.uri).glob("*.pbtxt")) if schema is not None else []
+    return files[0] if files else None
 
 
 def resolve_version(pushes: Sequence[ln.Push], serving_dir: str, version: int | None) -> ln.Push:

@@ -6,6 +6,7 @@ rather than from guessed paths.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,6 @@ from ml_metadata.proto.metadata_store_pb2 import Artifact, Context, Event, Execu
 
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_USAGE, RunError
-from runners.store import metadata as md
 
 __all__ = ["Artifact", "Event", "Execution"]
 
@@ -30,8 +30,15 @@ STATE_NAMES = {
 }
 
 
-def connect(metadata_path: str | Path, create: bool = False) -> metadata_store.MetadataStore:
-    """Opens the SQLite ML Metadata store of a home folder.
+def connect(metadata_path: str | Path, create: bool = False, writable: bool = False) -> metadata_store.MetadataStore:
+    """Opens the SQLite ML Metadata store of a home folder, read-only unless asked otherwise.
+
+    Readers get a read-only connection, so a question about runs can never change the record of them.
+
+    Args:
+        metadata_path: the home's metadata.db.
+        create: create the store if it does not exist, and open it for writing (the run itself).
+        writable: open an existing store for writing (recovery after a crash, a rollback).
 
     Raises:
         FileNotFoundError: the store does not exist and create is False.
@@ -39,13 +46,15 @@ def connect(metadata_path: str | Path, create: bool = False) -> metadata_store.M
     path = Path(metadata_path)
     if not create and not path.exists():
         raise FileNotFoundError(f"no ML Metadata store at {path}: run `taxi-pipeline run` first")
+    modes = metadata_store_pb2.SqliteMetadataSourceConfig
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = str(path)
-    config.sqlite.connection_mode = (
-        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-        if create
-        else metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
-    )
+    if create:
+        config.sqlite.connection_mode = modes.READWRITE_OPENCREATE
+    elif writable:
+        config.sqlite.connection_mode = modes.READWRITE
+    else:
+        config.sqlite.connection_mode = modes.READONLY
     return metadata_store.MetadataStore(config)
 
 
@@ -73,14 +82,16 @@ def run_ids(store: metadata_store.MetadataStore, pipeline_name: str) -> list[str
     return [c.name for c in sorted(runs, key=lambda c: c.id)]
 
 
-_TYPE_NAMES: dict[int, str] = {}
+# Context type id -> name, per store: ids are only unique within one database, and a process may open
+# several (tests, a run and the home it reads). Weak keys let a closed store's entry go with it.
+_TYPE_NAMES: weakref.WeakKeyDictionary[metadata_store.MetadataStore, dict[int, str]] = weakref.WeakKeyDictionary()
 
 
 def _type_name(store: metadata_store.MetadataStore, context: Context) -> str:
-    if context.type_id not in _TYPE_NAMES:
-        for context_type in store.get_context_types():
-            _TYPE_NAMES[context_type.id] = context_type.name
-    return _TYPE_NAMES.get(context.type_id, "")
+    names = _TYPE_NAMES.setdefault(store, {})
+    if context.type_id not in names:  # a type registered since the last look, e.g. by a run in progress
+        names.update((t.id, t.name) for t in store.get_context_types())
+    return names.get(context.type_id, "")
 
 
 def run_executions(store: metadata_store.MetadataStore, run_id: str) -> dict[str, Execution]:
@@ -148,19 +159,6 @@ def prop(artifact_or_execution: Artifact | Execution, name: str) -> Any:
                 return None
             return getattr(value, kind) if kind else None
     return None
-
-
-def ingested_spans(store: metadata_store.MetadataStore, pipeline_name: str, example_gen_id: str) -> set[int]:
-    """Returns the spans that ExampleGen has already ingested successfully."""
-    spans: set[int] = set()
-    for execution in node_executions(store, pipeline_name, example_gen_id):
-        if execution.last_known_state not in (Execution.COMPLETE, Execution.CACHED):
-            continue
-        for artifact in outputs(store, execution, "examples"):
-            span = prop(artifact, "span")
-            if isinstance(span, int) and artifact.state == Artifact.LIVE:
-                spans.add(span)
-    return spans
 
 
 # Questions the operations commands (runs, lineage, models, rollback, kpis) ask; see runners/commands/ops.py.
@@ -234,8 +232,8 @@ def json_prop(artifact_or_execution: Artifact | Execution, name: str) -> Any:
         return None
 
 
-def open_store(config: PipelineConfig) -> metadata_store.MetadataStore:
-    """Opens the home's ML Metadata for the operations commands.
+def open_store(config: PipelineConfig, writable: bool = False) -> metadata_store.MetadataStore:
+    """Opens the home's ML Metadata for the operations commands, read-only unless `writable` (a rollback).
 
     Raises:
         RunError (exit 2): the home is remote, has no metadata.db, or records no run of this pipeline.
@@ -254,10 +252,10 @@ def open_store(config: PipelineConfig) -> metadata_store.MetadataStore:
             EXIT_USAGE,
         )
     try:
-        store = md.connect(path)
+        store = connect(path, writable=writable)
     except Exception as err:  # a file that is not an ML Metadata database, or a newer schema
         raise RunError(f"cannot open ML Metadata at {path}: {err}", EXIT_USAGE) from None
-    if md.pipeline_context(store, config.pipeline_name) is None:
+    if pipeline_context(store, config.pipeline_name) is None:
         raise RunError(
             f"ML Metadata at {path} records no run of pipeline '{config.pipeline_name}' (pipeline_name in the "
             "profile); check --home and --profile, or run the pipeline first",

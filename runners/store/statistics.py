@@ -6,6 +6,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from runners.store.artifacts import CorruptArtifactError
+
 TOP_VALUES = 8
 
 
@@ -43,8 +47,6 @@ def feature_statistics(statistics: Any) -> list[FeatureStatistics]:
     Returns:
         One row per feature of the first dataset.
     """
-    from tensorflow_metadata.proto.v0 import statistics_pb2
-
     if not statistics.datasets:
         return []
     rows = []
@@ -90,22 +92,42 @@ def feature_statistics(statistics: Any) -> list[FeatureStatistics]:
     return sorted(rows, key=lambda r: r.name)
 
 
-def read_split_statistics(statistics_uri: str) -> dict[str, list[FeatureStatistics]]:
-    """Reads every split of a StatisticsGen artifact: split name -> feature rows."""
+def read_statistics(statistics_uri: str) -> dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
+    """Reads every split of a StatisticsGen artifact: the one reader the summary, report and card derive from.
+
+    Args:
+        statistics_uri: the ExampleStatistics artifact's folder.
+
+    Returns:
+        Split name -> its statistics, in name order; a split folder without its statistics file is left out.
+
+    Raises:
+        runners.store.artifacts.CorruptArtifactError: a statistics file is there but is not TFDV's proto.
+    """
+    from google.protobuf.message import DecodeError
+
     from pipeline import validation
 
-    splits = sorted(p.name.removeprefix("Split-") for p in Path(statistics_uri).glob("Split-*"))
-    return {split: feature_statistics(validation.load_statistics(statistics_uri, split)) for split in splits}
+    found: dict[str, statistics_pb2.DatasetFeatureStatisticsList] = {}
+    for split_dir in sorted(Path(statistics_uri).glob("Split-*")):
+        stats_file = split_dir / validation.STATISTICS_FILE
+        if not stats_file.is_file():
+            continue
+        split = split_dir.name.removeprefix("Split-")
+        try:
+            found[split] = validation.load_statistics(statistics_uri, split)
+        except DecodeError as err:
+            raise CorruptArtifactError(stats_file, f"is not a TFDV DatasetFeatureStatisticsList ({err})") from None
+    return found
+
+
+def read_split_statistics(statistics_uri: str) -> dict[str, list[FeatureStatistics]]:
+    """Reads every split of a StatisticsGen artifact: split name -> feature rows (see read_statistics)."""
+    return {split: feature_statistics(stats) for split, stats in read_statistics(statistics_uri).items()}
 
 
 def split_rows(statistics_uri: str) -> dict[str, int]:
-    """Reads example counts per split from a StatisticsGen artifact."""
-    from tensorflow_data_validation import load_stats_binary
-
-    rows: dict[str, int] = {}
-    for split_dir in sorted(Path(statistics_uri).glob("Split-*")):
-        stats_file = split_dir / "FeatureStats.pb"
-        if stats_file.exists():
-            stats = load_stats_binary(str(stats_file))
-            rows[split_dir.name.removeprefix("Split-")] = sum(d.num_examples for d in stats.datasets)
-    return rows
+    """Reads example counts per split from a StatisticsGen artifact (see read_statistics)."""
+    return {
+        split: sum(d.num_examples for d in stats.datasets) for split, stats in read_statistics(statistics_uri).items()
+    }

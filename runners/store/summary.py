@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
 
 from pipeline import ids
+from runners.store import artifacts
 from runners.store import metadata as md
 from runners.store.evaluations import read_blessing_reasons, read_evaluation
 from runners.store.importance import read_feature_importance
 from runners.store.statistics import split_rows
 
 IMPORTANCES_SHOWN = 5
+
+
+# What TFX's Tuner writes into its best_hyperparameters artifact (keras_tuner's HyperParameters config).
+TUNER_BEST_FILE = "best_hyperparameters.txt"
 
 
 @dataclasses.dataclass
@@ -110,8 +114,6 @@ def _read_training_outputs(
     store: metadata_store.MetadataStore, executions: dict[str, md.Execution], summary: RunSummary
 ) -> None:
     """Fills in the TensorBoard folder, the tuner's best values and the top feature importances."""
-    import json
-
     trainer = executions.get(ids.TRAINER)
     if trainer is not None:
         model_run = md.outputs(store, trainer, "model_run")
@@ -120,9 +122,9 @@ def _read_training_outputs(
     tuner = executions.get(ids.TUNER)
     if tuner is not None:
         for best in md.outputs(store, tuner, "best_hyperparameters"):
-            path = Path(best.uri) / "best_hyperparameters.txt"
-            if path.is_file():
-                summary.tuned_hyperparameters = json.loads(path.read_text()).get("values", {})
+            document = artifacts.read_json_object(best.uri, TUNER_BEST_FILE)
+            if document is not None:
+                summary.tuned_hyperparameters = document.get("values", {})
     importance = executions.get(ids.FEATURE_IMPORTANCE)
     if importance is not None:
         for artifact in md.outputs(store, importance, "feature_importance"):

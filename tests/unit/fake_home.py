@@ -21,6 +21,7 @@ EXECUTION_TYPES = {
     "example_gen": "tfx.components.example_gen.csv_example_gen.component.CsvExampleGen",
     "schema_importer": "tfx.components.schema_gen.import_schema_gen.component.ImportSchemaGen",
     "statistics_gen": "tfx.components.statistics_gen.component.StatisticsGen",
+    "data_gate": "pipeline.components.data_gate.DataGate",
     "span_window_resolver": ln.RESOLVER_TYPE,
     "transform": "tfx.components.transform.component.Transform",
     "trainer": "tfx.components.trainer.component.Trainer",
@@ -149,7 +150,25 @@ class FakeHome:
         pusher = self.execute(
             run, "pusher", {"model": [model], "model_blessing": [blessing]}, {"pushed_model": [pushed]}
         )
-        return {"run": run, "model": model, "pushed": pushed, "pusher": pusher, "trainer": trainer}
+        return {
+            "run": run,
+            "examples": examples,
+            "statistics": statistics,
+            "model": model,
+            "pushed": pushed,
+            "pusher": pusher,
+            "trainer": trainer,
+        }
+
+    def gate(self, recorded: dict[str, Any], passed: bool) -> pb.Execution:
+        """Records the data gate's verdict on a run's span: a completed execution, or a failed one."""
+        return self.execute(
+            recorded["run"],
+            "data_gate",
+            {"examples": [recorded["examples"]], "statistics": [recorded["statistics"]]},
+            {},
+            state=pb.Execution.COMPLETE if passed else pb.Execution.FAILED,
+        )
 
     def cached_rerun(self, run_id: str, previous: dict[str, Any]) -> None:
         """Records a run whose Pusher was cached: it reuses the earlier PushedModel."""

@@ -116,7 +116,7 @@ def test_quiet_libraries_silences_library_warnings_only_for_the_block(monkeypatc
     import os
     import warnings
 
-    from runners.home.progress import quiet_libraries
+    from runners.quiet import quiet_libraries
 
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     absl = logging.getLogger("absl")
@@ -143,7 +143,7 @@ def test_quiet_libraries_silences_library_warnings_only_for_the_block(monkeypatc
 def test_quiet_libraries_keeps_the_users_tensorflow_log_level(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    from runners.home.progress import quiet_libraries
+    from runners.quiet import quiet_libraries
 
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
     with quiet_libraries():

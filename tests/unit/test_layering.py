@@ -1,6 +1,6 @@
 """The one-way layering of runners/ (README, "Layout"), checked on the source, function-local imports included.
 
-    errors, text, files, pipeline_args < store < home < serving < monitoring | reports < preflight
+    errors, text, files, quiet, pipeline_args < store < home < serving < monitoring | reports < preflight
     < local | vertex < commands < cli < __main__
 
 A module may import modules of lower layers and of its own room; rooms of one layer (`|`) do not
@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("runners", "pipeline", "models")
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("runners.errors", "runners.text", "runners.files", "runners.pipeline_args"),
+    ("runners.errors", "runners.text", "runners.files", "runners.quiet", "runners.pipeline_args"),
     ("runners.store",),
     ("runners.home",),
     ("runners.serving",),

@@ -64,7 +64,7 @@ def killed_run(tmp_path: Path) -> dict[str, Any]:
     return {
         "home": tmp_path,
         "root": root,
-        "store": md.connect(tmp_path / "metadata.db"),
+        "store": md.connect(tmp_path / "metadata.db", writable=True),
         "transform": transform.id,
         "trainer": trainer.id,
         "graph": Path(graph.uri),

@@ -296,6 +296,30 @@ def test_the_baseline_row_of_a_version_is_found_through_ml_metadata_or_its_absen
     )
 
 
+def test_a_damaged_baseline_row_is_named_not_taken_for_a_missing_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runners.cli import main
+
+    (tmp_path / "home").mkdir()
+    home = FakeHome(tmp_path / "home", sqlite=True)
+    first = home.run("run-1", span=1, version=100)
+    folder = tmp_path / "importance"
+    folder.mkdir()
+    (folder / "baseline.json").write_text(json.dumps(BASELINE)[:-3])  # cut short, as by a full disk
+    importance = home.artifact("pipeline.FeatureImportance", str(folder))
+    home.execute(first["run"], "feature_importance", {"model": [first["model"]]}, {"feature_importance": [importance]})
+
+    baseline, problem = baseline_of_version(_config(tmp_path), 100)
+    assert baseline is None
+    assert problem.startswith(f"{folder / 'baseline.json'} is not valid JSON (")
+    assert "recorded no baseline row" not in problem
+
+    code = main(["explain", "--home", str(tmp_path / "home"), "--instances", '{"instances": [{}]}'])
+    err = capsys.readouterr().err
+    assert code == 3 and f"{folder / 'baseline.json'} is not valid JSON" in err and "Traceback" not in err
+
+
 def test_metrics_label_explain_requests_apart_from_predict() -> None:
     assert endpoint_of("/v1/models/taxi_big_tipper:explain") == "explain"
     assert endpoint_of("/v1/models/taxi_big_tipper/versions/3:explain") == "explain"
