@@ -68,6 +68,7 @@ SPAN_PATTERN = "span-{SPAN}/*.csv"
 DATA_ROOT_PARAMETER = "data_root"
 TRAIN_ARGS_PARAMETER = "train_args"
 
+# create_pipeline's defaults for its grouped arguments: frozen values, so one shared instance is safe.
 DEFAULT_BLESSING = BlessingThresholds()
 DEFAULT_GATE_POLICY = GatePolicy()
 
@@ -158,8 +159,10 @@ def create_pipeline(
     if not ingest_only:
         span_window = _span_window(pipeline_name, span, window_spans, ingested.data_gate) if use_span_window else None
         training_examples = ingested.examples if span_window is None else span_window.outputs["examples"]
+        # Recorded in the steps that run model code, so a code change re-runs them instead of reusing the cache.
         custom_config = {"code_fingerprint": code_fingerprint}
         transform = _transform(training_examples, ingested, custom_config)
+        model_config = {**custom_config, "hyperparameters": dict(hyperparameters or {})}
         tuner = None
         if tuning is not None:
             tuner = _tuner(
@@ -167,8 +170,7 @@ def create_pipeline(
                 transform,
                 ingested.schema,
                 eval_steps=eval_steps,
-                hyperparameters=hyperparameters,
-                custom_config=custom_config,
+                model_config=model_config,
                 vertex_training=vertex_training,
                 pipeline_root=pipeline_root,
             )
@@ -177,8 +179,7 @@ def create_pipeline(
             ingested.schema,
             train_steps=train_steps,
             eval_steps=eval_steps,
-            hyperparameters=hyperparameters,
-            custom_config=custom_config,
+            model_config=model_config,
             best_hyperparameters=None if tuner is None else tuner.outputs["best_hyperparameters"],
             runtime_parameters=runtime_parameters,
             vertex_training=vertex_training,
@@ -348,15 +349,13 @@ def _tuner(
     schema: Any,
     *,
     eval_steps: int,
-    hyperparameters: dict[str, Any] | None,
-    custom_config: dict[str, Any],
+    model_config: dict[str, Any],
     vertex_training: VertexTraining | None,
     pipeline_root: str,
 ) -> Any:
     """The Tuner: searches the space in models/tuning.py with short trials; cached like any component."""
     tuner_config: dict[str, Any] = {
-        **custom_config,
-        "hyperparameters": dict(hyperparameters or {}),
+        **model_config,
         "tuner_trials": tuning.trials,
         "tuner_time_budget_s": tuning.time_budget_s,
     }
@@ -387,15 +386,14 @@ def _trainer(
     *,
     train_steps: int,
     eval_steps: int,
-    hyperparameters: dict[str, Any] | None,
-    custom_config: dict[str, Any],
+    model_config: dict[str, Any],
     best_hyperparameters: Any,
     runtime_parameters: bool,
     vertex_training: VertexTraining | None,
 ) -> Any:
     """The Trainer: trains the Keras model and exports it with its serving signatures."""
     trainer_class: Any = Trainer
-    trainer_config: dict[str, Any] = {**custom_config, "hyperparameters": dict(hyperparameters or {})}
+    trainer_config = dict(model_config)
     if vertex_training is not None:
         # The same run_fn, launched by the step as a Vertex AI custom job on its own machine.
         from tfx.extensions.google_cloud_ai_platform.trainer.component import Trainer as VertexTrainer
