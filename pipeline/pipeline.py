@@ -9,6 +9,7 @@ run. The Vertex-only classes are imported where they are used.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -53,8 +54,9 @@ from pipeline.ids import (
     TRANSFORM,
     TUNER,
 )
+from pipeline.settings import BlessingThresholds, Tuning
 from pipeline.span_resolvers import AcceptedSpanWindowStrategy, PreviousSpanStrategy
-from pipeline.validation import ALL_ANOMALIES, GatePolicy
+from pipeline.validation import GatePolicy
 from pipeline.vertex_pusher import VertexModelRegistryPusher
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
@@ -65,6 +67,10 @@ SPAN_PATTERN = "span-{SPAN}/*.csv"
 # Pipeline parameters a Vertex run can override at submit time (see `runtime_parameters`).
 DATA_ROOT_PARAMETER = "data_root"
 TRAIN_ARGS_PARAMETER = "train_args"
+
+# create_pipeline's defaults for its grouped arguments: frozen values, so one shared instance is safe.
+DEFAULT_BLESSING = BlessingThresholds()
+DEFAULT_GATE_POLICY = GatePolicy()
 
 
 def create_pipeline(
@@ -79,19 +85,11 @@ def create_pipeline(
     train_steps: int = 300,
     eval_steps: int = 20,
     hyperparameters: dict[str, Any] | None = None,
-    tune: bool = False,
-    tuner_trials: int = 10,
-    tuner_time_budget_s: int = 600,
-    tuner_trial_steps: int = 200,
-    tuner_parallel_trials: int = 1,
+    tuning: Tuning | None = None,
     importance_rows: int = 2000,
     code_fingerprint: str = "",
-    min_binary_accuracy: float = 0.7,
-    max_accuracy_drop: float = 1e-10,
-    min_slice_binary_accuracy: float = 0.0,
-    blocking_anomalies: Sequence[str] = (ALL_ANOMALIES,),
-    warning_anomalies: Sequence[str] = (),
-    drift_action: str = "stop",
+    blessing: BlessingThresholds = DEFAULT_BLESSING,
+    gate_policy: GatePolicy = DEFAULT_GATE_POLICY,
     ingest_only: bool = False,
     enable_cache: bool = True,
     metadata_connection_config: Any = None,
@@ -115,26 +113,17 @@ def create_pipeline(
         window_spans: how many of the most recent ingested spans (up to `span`) Transform and
             Trainer see.
         train_steps: the most Trainer steps (it stops early when validation loss stops improving).
-        eval_steps: Trainer validation steps, each time validation runs.
+        eval_steps: Trainer (and Tuner) validation steps, each time validation runs.
         hyperparameters: passed to run_fn through custom_config.
-        tune: add the Tuner, whose best hyperparameters win over `hyperparameters` in run_fn.
-        tuner_trials: the most trials the search runs.
-        tuner_time_budget_s: no trial starts after the search has run this long.
-        tuner_trial_steps: training steps of each trial.
-        tuner_parallel_trials: with vertex_training, trials run this many at a time as Vertex AI jobs.
+        tuning: add the Tuner with this search, whose best hyperparameters win over `hyperparameters`
+            in run_fn; None trains on `hyperparameters` as they are.
         importance_rows: eval rows (a seeded sample) the feature importance is computed on.
         code_fingerprint: digest of the model code; recorded so a code change re-runs
             Transform and Trainer instead of reusing the cache.
-        min_binary_accuracy: the blessing's absolute threshold.
-        max_accuracy_drop: the blessing's allowed drop against the baseline.
-        min_slice_binary_accuracy: the blessing's absolute threshold on every slice; 0 gates no slice.
-        blocking_anomalies: anomaly types (TFDV names) that stop the run before Transform; "*" is every
-            type TFDV reports as an ERROR.
-        warning_anomalies: anomaly types that are only reported; they win over blocking_anomalies.
-        drift_action: "stop" or "warn" when a feature drifts from the previous span beyond its
-            schema limit.
-        ingest_only: build only ExampleGen, StatisticsGen, schema import and ExampleValidator,
-            to ingest and validate one span without training.
+        blessing: what the Evaluator requires of a candidate to bless it.
+        gate_policy: which anomaly types and drift stop the run before Transform (the data gate).
+        ingest_only: build only the nodes that ingest and validate one span (up to the data gate),
+            to ingest a span without training.
         enable_cache: reuse results of identical executions.
         metadata_connection_config: ML Metadata connection (None on Vertex).
         beam_pipeline_args: Beam options for the data components.
@@ -148,32 +137,99 @@ def create_pipeline(
         runtime_parameters: expose data_root (CSV only) and the Trainer's train_args (TrainArgs JSON) as
             pipeline parameters named DATA_ROOT_PARAMETER and TRAIN_ARGS_PARAMETER, which a Vertex run
             can override when submitted; their defaults are the values given here.
-        vertex_training: run the Trainer as a Vertex AI custom training job; None trains in the step.
+        vertex_training: run the Trainer (and the Tuner's trials) as Vertex AI custom training jobs;
+            None trains in the step.
         vertex_serving: register blessed models in the Vertex AI Model Registry instead of copying
             them under serving_dir.
 
     Returns:
         The pipeline.
     """
-    range_config = None
-    if span is not None:
-        range_config = range_config_pb2.RangeConfig(
-            static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
+    ingested = _ingest_and_validate_span(
+        pipeline_name=pipeline_name,
+        data_root=data_root,
+        schema_path=schema_path,
+        span=span,
+        bigquery_query=bigquery_query,
+        gate_policy=gate_policy,
+        use_span_window=use_span_window,
+        runtime_parameters=runtime_parameters,
+    )
+    components = list(ingested.nodes)
+    if not ingest_only:
+        span_window = _span_window(pipeline_name, span, window_spans, ingested.data_gate) if use_span_window else None
+        training_examples = ingested.examples if span_window is None else span_window.outputs["examples"]
+        # Recorded in the steps that run model code, so a code change re-runs them instead of reusing the cache.
+        custom_config = {"code_fingerprint": code_fingerprint}
+        transform = _transform(training_examples, ingested, custom_config)
+        model_config = {**custom_config, "hyperparameters": dict(hyperparameters or {})}
+        tuner = None
+        if tuning is not None:
+            tuner = _tuner(
+                tuning,
+                transform,
+                ingested.schema,
+                eval_steps=eval_steps,
+                model_config=model_config,
+                vertex_training=vertex_training,
+                pipeline_root=pipeline_root,
+            )
+        trainer = _trainer(
+            transform,
+            ingested.schema,
+            train_steps=train_steps,
+            eval_steps=eval_steps,
+            model_config=model_config,
+            best_hyperparameters=None if tuner is None else tuner.outputs["best_hyperparameters"],
+            runtime_parameters=runtime_parameters,
+            vertex_training=vertex_training,
         )
-    output_config = split_output_config()
-    if bigquery_query:
-        # Reads the rows the query returns, with the CSV's column names; the query picks the time range.
-        from tfx.extensions.google_cloud_big_query.example_gen.component import BigQueryExampleGen
+        baseline_resolver = _baseline_resolver()
+        evaluator = _evaluator(training_examples, trainer, baseline_resolver, ingested.schema, blessing)
+        components += [
+            *([span_window] if span_window is not None else []),
+            transform,
+            *([tuner] if tuner is not None else []),
+            trainer,
+            _feature_importance(trainer, ingested, importance_rows),
+            baseline_resolver,
+            evaluator,
+            _pusher(trainer, evaluator, serving_dir, vertex_serving),
+        ]
+    return Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=pipeline_root,
+        components=components,
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args),
+    )
 
-        example_gen = BigQueryExampleGen(query=bigquery_query, output_config=output_config).with_id(EXAMPLE_GEN)
-    else:
-        # Reads one span; span-to-span history is assembled by the window resolver below.
-        example_gen = CsvExampleGen(
-            input_base=_parameter(DATA_ROOT_PARAMETER, data_root) if runtime_parameters else data_root,
-            input_config=span_input_config(),
-            output_config=output_config,
-            range_config=range_config,
-        ).with_id(EXAMPLE_GEN)
+
+@dataclasses.dataclass(frozen=True)
+class _IngestedSpan:
+    """The nodes that ingest and validate one span, in pipeline order, and what later stages read of them."""
+
+    nodes: tuple[Any, ...]
+    examples: Any
+    statistics: Any
+    schema: Any
+    data_gate: Any
+
+
+def _ingest_and_validate_span(
+    *,
+    pipeline_name: str,
+    data_root: str,
+    schema_path: str,
+    span: int | None,
+    bigquery_query: str,
+    gate_policy: GatePolicy,
+    use_span_window: bool,
+    runtime_parameters: bool,
+) -> _IngestedSpan:
+    """ExampleGen, StatisticsGen, schema import, ExampleValidator, drift check and data gate of one span."""
+    example_gen = _example_gen(data_root, span, bigquery_query, runtime_parameters)
 
     # The curated, reviewed schema from git rather than one inferred from whatever arrived.
     schema_importer = ImportSchemaGen(schema_file=schema_path).with_id(SCHEMA_IMPORTER)
@@ -190,30 +246,15 @@ def create_pipeline(
         schema=schema_importer.outputs["schema"],
     ).with_id(EXAMPLE_VALIDATOR)
 
-    validation_nodes: list[Any] = []
-    baseline_examples = baseline_statistics = None
-    if use_span_window:
-        # The drift baseline: Examples and statistics of the newest earlier span that passed the data
-        # gate. Needs a custom resolver strategy, which KubeflowV2DagRunner cannot compile either.
-        previous_statistics = Resolver(
-            strategy_class=PreviousSpanStrategy,
-            config={"gate_context": f"{pipeline_name}.{DATA_GATE}", "span": -1 if span is None else span},
-            examples=Channel(type=standard_artifacts.Examples, producer_component_id=EXAMPLE_GEN),
-            statistics=Channel(type=standard_artifacts.ExampleStatistics, producer_component_id=STATISTICS_GEN),
-        ).with_id(PREVIOUS_STATISTICS)
-        # With no fixed span, "previous" is relative to this run's span, which ExampleGen publishes first.
-        previous_statistics.add_upstream_node(statistics_gen)
-        validation_nodes.append(previous_statistics)
-        baseline_examples = previous_statistics.outputs["examples"]
-        baseline_statistics = previous_statistics.outputs["statistics"]
+    previous_statistics = _previous_statistics(pipeline_name, span, statistics_gen) if use_span_window else None
 
     # Per-feature drift against the previous span, always recorded, over the limit or not.
     drift_check = DriftCheck(
         examples=example_gen.outputs["examples"],
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_importer.outputs["schema"],
-        baseline_examples=baseline_examples,
-        baseline_statistics=baseline_statistics,
+        baseline_examples=None if previous_statistics is None else previous_statistics.outputs["examples"],
+        baseline_statistics=None if previous_statistics is None else previous_statistics.outputs["statistics"],
     ).with_id(DRIFT_CHECK)
 
     # Fails the run on blocking anomalies or too much drift; its success marks the span as usable.
@@ -222,95 +263,148 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"],
         anomalies=example_validator.outputs["anomalies"],
         drift_report=drift_check.outputs["drift_report"],
-        policy=GatePolicy(
-            blocking_anomalies=tuple(blocking_anomalies),
-            warning_anomalies=tuple(warning_anomalies),
-            drift_action=drift_action,
-        ).to_json(),
+        policy=gate_policy.to_json(),
     ).with_id(DATA_GATE)
 
-    components: list[Any] = [
-        example_gen,
-        schema_importer,
-        statistics_gen,
-        example_validator,
-        *validation_nodes,
-        drift_check,
-        data_gate,
-    ]
-    if ingest_only:
-        return _pipeline(
-            pipeline_name, pipeline_root, components, enable_cache, metadata_connection_config, beam_pipeline_args
+    return _IngestedSpan(
+        nodes=(
+            example_gen,
+            schema_importer,
+            statistics_gen,
+            example_validator,
+            *([previous_statistics] if previous_statistics is not None else []),
+            drift_check,
+            data_gate,
+        ),
+        examples=example_gen.outputs["examples"],
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_importer.outputs["schema"],
+        data_gate=data_gate,
+    )
+
+
+def _example_gen(data_root: str, span: int | None, bigquery_query: str, runtime_parameters: bool) -> Any:
+    """ExampleGen: one CSV span folder under data_root, or the rows of a BigQuery query."""
+    output_config = split_output_config()
+    if bigquery_query:
+        # Reads the rows the query returns, with the CSV's column names; the query picks the time range.
+        from tfx.extensions.google_cloud_big_query.example_gen.component import BigQueryExampleGen
+
+        return BigQueryExampleGen(query=bigquery_query, output_config=output_config).with_id(EXAMPLE_GEN)
+    range_config = None
+    if span is not None:
+        range_config = range_config_pb2.RangeConfig(
+            static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
         )
+    # Reads one span; span-to-span history is assembled by the window resolver.
+    return CsvExampleGen(
+        input_base=_parameter(DATA_ROOT_PARAMETER, data_root) if runtime_parameters else data_root,
+        input_config=span_input_config(),
+        output_config=output_config,
+        range_config=range_config,
+    ).with_id(EXAMPLE_GEN)
 
-    window_nodes: list[Any] = []
-    training_examples = example_gen.outputs["examples"]
-    if use_span_window:
-        # The training window: the newest Examples of each of the `window_spans` most recent spans
-        # up to this run's span.
-        span_window = Resolver(
-            strategy_class=AcceptedSpanWindowStrategy,
-            config={
-                "num_spans": window_spans,
-                "end_span": -1 if span is None else span,
-                "gate_context": f"{pipeline_name}.{DATA_GATE}",
-            },
-            examples=Channel(type=standard_artifacts.Examples, producer_component_id=EXAMPLE_GEN),
-        ).with_id(SPAN_WINDOW)
-        # The window holds spans that passed the data gate, this run's span included once it has.
-        span_window.add_upstream_node(data_gate)
-        window_nodes.append(span_window)
-        training_examples = span_window.outputs["examples"]
 
-    custom_config = {"code_fingerprint": code_fingerprint}
-    # Feature engineering over the window; its graph ships inside the model.
-    transform = make_transform(training_examples, schema_importer.outputs["schema"], custom_config)
+def _previous_statistics(pipeline_name: str, span: int | None, statistics_gen: Any) -> Any:
+    """The drift baseline: Examples and statistics of the newest earlier span that passed the data gate."""
+    # A custom resolver strategy, which KubeflowV2DagRunner cannot compile (see use_span_window).
+    previous_statistics = Resolver(
+        strategy_class=PreviousSpanStrategy,
+        config={"gate_context": f"{pipeline_name}.{DATA_GATE}", "span": -1 if span is None else span},
+        examples=Channel(type=standard_artifacts.Examples, producer_component_id=EXAMPLE_GEN),
+        statistics=Channel(type=standard_artifacts.ExampleStatistics, producer_component_id=STATISTICS_GEN),
+    ).with_id(PREVIOUS_STATISTICS)
+    # With no fixed span, "previous" is relative to this run's span, which ExampleGen publishes first.
+    previous_statistics.add_upstream_node(statistics_gen)
+    return previous_statistics
+
+
+def _span_window(pipeline_name: str, span: int | None, window_spans: int, data_gate: Any) -> Any:
+    """The training window: the newest Examples of each of the `window_spans` most recent spans up to `span`."""
+    span_window = Resolver(
+        strategy_class=AcceptedSpanWindowStrategy,
+        config={
+            "num_spans": window_spans,
+            "end_span": -1 if span is None else span,
+            "gate_context": f"{pipeline_name}.{DATA_GATE}",
+        },
+        examples=Channel(type=standard_artifacts.Examples, producer_component_id=EXAMPLE_GEN),
+    ).with_id(SPAN_WINDOW)
+    # The window holds spans that passed the data gate, this run's span included once it has.
+    span_window.add_upstream_node(data_gate)
+    return span_window
+
+
+def _transform(training_examples: Any, ingested: _IngestedSpan, custom_config: dict[str, Any]) -> Transform:
+    """Feature engineering over the training examples; its graph ships inside the model."""
+    transform = make_transform(training_examples, ingested.schema, custom_config)
     # A span stopped by the data gate must not reach feature engineering.
-    transform.add_upstream_node(data_gate)
+    transform.add_upstream_node(ingested.data_gate)
+    return transform
 
-    tuner: Any = None
-    if tune:
-        tuner_config: dict[str, Any] = {
-            **custom_config,
-            "hyperparameters": dict(hyperparameters or {}),
-            "tuner_trials": tuner_trials,
-            "tuner_time_budget_s": tuner_time_budget_s,
-        }
-        tuner_class: Any = Tuner
-        tune_args = None
-        if vertex_training is not None:
-            # Trials run as Vertex AI jobs, `tuner_parallel_trials` at a time, sharing one oracle.
-            from tfx.extensions.google_cloud_ai_platform.tuner.component import Tuner as VertexTuner
 
-            tuner_class = VertexTuner
-            tuner_config.update(vertex_training.tuner_custom_config(f"{pipeline_root.rstrip('/')}/tuner-trials"))
-            tune_args = tuner_pb2.TuneArgs(num_parallel_trials=tuner_parallel_trials)
-        # Searches the space in models/tuning.py with short trials; cached like any component.
-        tuner = tuner_class(
-            tuner_fn=TUNER_FN,
-            examples=transform.outputs["transformed_examples"],
-            transform_graph=transform.outputs["transform_graph"],
-            schema=schema_importer.outputs["schema"],
-            train_args=trainer_pb2.TrainArgs(num_steps=tuner_trial_steps),
-            eval_args=trainer_pb2.EvalArgs(num_steps=eval_steps),
-            tune_args=tune_args,
-            custom_config=tuner_config,
-        ).with_id(TUNER)
+def _tuner(
+    tuning: Tuning,
+    transform: Transform,
+    schema: Any,
+    *,
+    eval_steps: int,
+    model_config: dict[str, Any],
+    vertex_training: VertexTraining | None,
+    pipeline_root: str,
+) -> Any:
+    """The Tuner: searches the space in models/tuning.py with short trials; cached like any component."""
+    tuner_config: dict[str, Any] = {
+        **model_config,
+        "tuner_trials": tuning.trials,
+        "tuner_time_budget_s": tuning.time_budget_s,
+    }
+    tuner_class: Any = Tuner
+    tune_args = None
+    if vertex_training is not None:
+        # Trials run as Vertex AI jobs, `parallel_trials` at a time, sharing one oracle.
+        from tfx.extensions.google_cloud_ai_platform.tuner.component import Tuner as VertexTuner
 
+        tuner_class = VertexTuner
+        tuner_config.update(vertex_training.tuner_custom_config(f"{pipeline_root.rstrip('/')}/tuner-trials"))
+        tune_args = tuner_pb2.TuneArgs(num_parallel_trials=tuning.parallel_trials)
+    return tuner_class(
+        tuner_fn=TUNER_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema,
+        train_args=trainer_pb2.TrainArgs(num_steps=tuning.trial_steps),
+        eval_args=trainer_pb2.EvalArgs(num_steps=eval_steps),
+        tune_args=tune_args,
+        custom_config=tuner_config,
+    ).with_id(TUNER)
+
+
+def _trainer(
+    transform: Transform,
+    schema: Any,
+    *,
+    train_steps: int,
+    eval_steps: int,
+    model_config: dict[str, Any],
+    best_hyperparameters: Any,
+    runtime_parameters: bool,
+    vertex_training: VertexTraining | None,
+) -> Any:
+    """The Trainer: trains the Keras model and exports it with its serving signatures."""
     trainer_class: Any = Trainer
-    trainer_config: dict[str, Any] = {**custom_config, "hyperparameters": dict(hyperparameters or {})}
+    trainer_config = dict(model_config)
     if vertex_training is not None:
         # The same run_fn, launched by the step as a Vertex AI custom job on its own machine.
         from tfx.extensions.google_cloud_ai_platform.trainer.component import Trainer as VertexTrainer
 
         trainer_class = VertexTrainer
         trainer_config.update(vertex_training.trainer_custom_config())
-    # Trains the Keras model and exports it with its serving signatures.
-    trainer = trainer_class(
+    return trainer_class(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
-        schema=schema_importer.outputs["schema"],
+        schema=schema,
         # A parameter must be the whole exec property: one nested inside a proto compiles, without an
         # error, into a constant that no submit can change.
         train_args=(
@@ -319,72 +413,69 @@ def create_pipeline(
             else trainer_pb2.TrainArgs(num_steps=train_steps)
         ),
         eval_args=trainer_pb2.EvalArgs(num_steps=eval_steps),
-        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner is not None else None,
+        # The Tuner's best values, when it runs, win over `hyperparameters` in run_fn.
+        hyperparameters=best_hyperparameters,
         custom_config=trainer_config,
     ).with_id(TRAINER)
 
-    # Permutation importance in raw feature names on the eval split of this run's span, and the
-    # baseline row that per-prediction explanations ablate towards.
-    feature_importance = FeatureImportanceComponent(
+
+def _feature_importance(trainer: Any, ingested: _IngestedSpan, importance_rows: int) -> Any:
+    """Permutation importance in raw feature names on the eval split of this run's span.
+
+    Also the baseline row that per-prediction explanations ablate towards.
+    """
+    return FeatureImportanceComponent(
         model=trainer.outputs["model"],
-        examples=example_gen.outputs["examples"],
-        statistics=statistics_gen.outputs["statistics"],
+        examples=ingested.examples,
+        statistics=ingested.statistics,
         max_rows=importance_rows,
     ).with_id(FEATURE_IMPORTANCE)
 
-    # The model serving now, if any: the baseline a candidate must not fall behind.
-    baseline_resolver = Resolver(
+
+def _baseline_resolver() -> Any:
+    """The model serving now, if any: the baseline a candidate must not fall behind."""
+    return Resolver(
         strategy_class=LatestBlessedModelStrategy,
         model=Channel(type=standard_artifacts.Model),
         model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id(BASELINE_RESOLVER)
 
-    # TFMA on the window's eval split, overall and per slice; blesses or not.
-    evaluator = Evaluator(
+
+def _evaluator(
+    training_examples: Any, trainer: Any, baseline_resolver: Any, schema: Any, blessing: BlessingThresholds
+) -> Any:
+    """TFMA on the training window's eval split, overall and per slice; blesses or not."""
+    return Evaluator(
         examples=training_examples,
         example_splits=["eval"],
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
-        schema=schema_importer.outputs["schema"],
-        eval_config=create_eval_config(min_binary_accuracy, max_accuracy_drop, min_slice_binary_accuracy),
+        schema=schema,
+        eval_config=create_eval_config(
+            blessing.min_binary_accuracy, blessing.max_accuracy_drop, blessing.min_slice_binary_accuracy
+        ),
     ).with_id(EVALUATOR)
 
-    pusher: Any
-    if vertex_serving is not None:
-        # Registers a blessed model as the parent model's new default version; skips otherwise.
-        pusher = VertexModelRegistryPusher(
-            model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"], settings=vertex_serving
-        ).with_id(PUSHER)
-    elif "://" not in serving_dir:
-        # Copies a blessed model into the local serving dir as a new integer version, atomically (a
-        # killed push leaves no partial version for TF Serving to load); skips otherwise.
-        pusher = AtomicFilesystemPusher(
-            model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"], serving_dir=serving_dir
-        ).with_id(PUSHER)
-    else:
-        # Copies a blessed model into the serving dir as a new integer version; skips otherwise. A bucket
-        # has no atomic folder rename: TFX writes saved_model.pb last, the file TF Serving waits for.
-        pusher = Pusher(
-            model=trainer.outputs["model"],
-            model_blessing=evaluator.outputs["blessing"],
-            push_destination=pusher_pb2.PushDestination(
-                filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_dir)
-            ),
-        ).with_id(PUSHER)
 
-    components += [
-        *window_nodes,
-        transform,
-        *([tuner] if tuner is not None else []),
-        trainer,
-        feature_importance,
-        baseline_resolver,
-        evaluator,
-        pusher,
-    ]
-    return _pipeline(
-        pipeline_name, pipeline_root, components, enable_cache, metadata_connection_config, beam_pipeline_args
-    )
+def _pusher(trainer: Any, evaluator: Any, serving_dir: str, vertex_serving: VertexServing | None) -> Any:
+    """The Pusher: publishes a blessed model (to the Model Registry or serving_dir); skips otherwise."""
+    model, blessing = trainer.outputs["model"], evaluator.outputs["blessing"]
+    if vertex_serving is not None:
+        # Registers a blessed model as the parent model's new default version.
+        return VertexModelRegistryPusher(model=model, model_blessing=blessing, settings=vertex_serving).with_id(PUSHER)
+    if "://" not in serving_dir:
+        # Copies a blessed model into the local serving dir as a new integer version, atomically (a
+        # killed push leaves no partial version for TF Serving to load).
+        return AtomicFilesystemPusher(model=model, model_blessing=blessing, serving_dir=serving_dir).with_id(PUSHER)
+    # Copies a blessed model into the serving dir as a new integer version. A bucket has no atomic
+    # folder rename: TFX writes saved_model.pb last, the file TF Serving waits for.
+    return Pusher(
+        model=model,
+        model_blessing=blessing,
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_dir)
+        ),
+    ).with_id(PUSHER)
 
 
 def span_input_config() -> example_gen_pb2.Input:
@@ -428,21 +519,3 @@ def make_transform(examples: Any, schema: Any, custom_config: dict[str, Any] | N
 def _parameter(name: str, default: str) -> Any:
     """A string pipeline parameter; KubeflowV2DagRunner lists it in the spec's inputs."""
     return RuntimeParameter(name=name, ptype=str, default=default)
-
-
-def _pipeline(
-    name: str,
-    root: str,
-    components: list[Any],
-    enable_cache: bool,
-    metadata_connection_config: Any,
-    beam_pipeline_args: Sequence[str],
-) -> Pipeline:
-    return Pipeline(
-        pipeline_name=name,
-        pipeline_root=root,
-        components=components,
-        enable_cache=enable_cache,
-        metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_pipeline_args),
-    )

@@ -9,17 +9,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline import validation
 from pipeline.cloud import VertexServing, VertexTraining
 from pipeline.config import PipelineConfig
+from pipeline.settings import BlessingThresholds, Tuning
+from pipeline.validation import GatePolicy
 
 
-def policy_of(config: PipelineConfig) -> validation.GatePolicy:
+def policy_of(config: PipelineConfig) -> GatePolicy:
     """Returns the data gate's policy as the configuration sets it."""
-    return validation.GatePolicy(
+    return GatePolicy(
         blocking_anomalies=config.blocking_anomalies,
         warning_anomalies=config.warning_anomalies,
         drift_action=config.drift_action,
+    )
+
+
+def blessing_of(config: PipelineConfig) -> BlessingThresholds:
+    """Returns the Evaluator's blessing thresholds as the configuration sets them."""
+    return BlessingThresholds(
+        min_binary_accuracy=config.min_binary_accuracy,
+        max_accuracy_drop=config.max_accuracy_drop,
+        min_slice_binary_accuracy=config.min_slice_binary_accuracy,
+    )
+
+
+def tuning_of(config: PipelineConfig) -> Tuning | None:
+    """Returns the Tuner's search the config asks for (tune), else None."""
+    if not config.tune:
+        return None
+    return Tuning(
+        trials=config.tuner_trials,
+        time_budget_s=config.tuner_time_budget_s,
+        trial_steps=config.tuner_trial_steps,
+        parallel_trials=config.tuner_parallel_trials,
     )
 
 
@@ -30,25 +52,16 @@ def common_arguments(config: PipelineConfig, code_fingerprint: str) -> dict[str,
         config: the run's configuration.
         code_fingerprint: digest of the model code (runners.home.fastpath.code_fingerprint).
     """
-    policy = policy_of(config)
     return {
         "pipeline_name": config.pipeline_name,
         "train_steps": config.train_steps,
         "eval_steps": config.eval_steps,
         "hyperparameters": config.hyperparameters,
-        "tune": config.tune,
-        "tuner_trials": config.tuner_trials,
-        "tuner_time_budget_s": config.tuner_time_budget_s,
-        "tuner_trial_steps": config.tuner_trial_steps,
-        "tuner_parallel_trials": config.tuner_parallel_trials,
+        "tuning": tuning_of(config),
         "importance_rows": config.importance_rows,
         "code_fingerprint": code_fingerprint,
-        "min_binary_accuracy": config.min_binary_accuracy,
-        "max_accuracy_drop": config.max_accuracy_drop,
-        "min_slice_binary_accuracy": config.min_slice_binary_accuracy,
-        "blocking_anomalies": policy.blocking_anomalies,
-        "warning_anomalies": policy.warning_anomalies,
-        "drift_action": policy.drift_action,
+        "blessing": blessing_of(config),
+        "gate_policy": policy_of(config),
         "enable_cache": config.enable_cache,
     }
 

@@ -9,6 +9,7 @@ from tfx.dsl.compiler import compiler
 
 from pipeline import ids
 from pipeline import pipeline as taxi_pipeline
+from pipeline.settings import Tuning
 
 
 def _build(tmp_path: Path, **kwargs):
@@ -98,10 +99,8 @@ def test_feature_importance_reads_the_model_and_this_spans_raw_examples(nodes: d
 def test_tuning_is_off_by_default_and_feeds_the_trainer_when_on(tmp_path: Path, nodes: dict) -> None:
     assert ids.TUNER not in nodes
     assert "hyperparameters" not in nodes[ids.TRAINER].inputs
-    tuned = {
-        c.id: c
-        for c in _build(tmp_path, tune=True, tuner_trials=4, tuner_time_budget_s=60, tuner_trial_steps=5).components
-    }
+    search = Tuning(trials=4, time_budget_s=60, trial_steps=5)
+    tuned = {c.id: c for c in _build(tmp_path, tuning=search).components}
     tuner = tuned[ids.TUNER]
     assert tuner.exec_properties["tuner_fn"] == "models.tuning.tuner_fn"
     assert tuner.inputs["examples"].producer_component_id == ids.TRANSFORM

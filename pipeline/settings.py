@@ -1,0 +1,41 @@
+"""The model-side settings create_pipeline takes as one value each: the blessing's thresholds, the tuning search.
+
+Plain frozen values (standard library only), like pipeline.cloud's, so runners build them without importing TFX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class BlessingThresholds:
+    """What a candidate model must reach on the eval split for the Evaluator to bless it.
+
+    Attributes:
+        min_binary_accuracy: the absolute threshold on overall binary accuracy.
+        max_accuracy_drop: how far below the blessed baseline's accuracy a candidate may be; applied only
+            when a baseline exists.
+        min_slice_binary_accuracy: the absolute threshold on every slice; 0 gates no slice.
+    """
+
+    min_binary_accuracy: float = 0.7
+    max_accuracy_drop: float = 1e-10
+    min_slice_binary_accuracy: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Tuning:
+    """The Tuner's search (the space itself is models/tuning.py's).
+
+    Attributes:
+        trials: the most trials the search runs.
+        time_budget_s: no trial starts after the search has run this long.
+        trial_steps: training steps of each trial.
+        parallel_trials: with Vertex training, trials run this many at a time as Vertex AI jobs.
+    """
+
+    trials: int = 10
+    time_budget_s: int = 600
+    trial_steps: int = 200
+    parallel_trials: int = 1
