@@ -18,7 +18,7 @@ EXIT_CODES_HELP = """exit codes:
   0  the run completed (a model was pushed, or it was not blessed: the summary says which)
   1  unexpected internal error (a bug: please report it with the log file)
   2  bad usage or configuration
-  3  unreadable or missing input data
+  3  unreadable or missing input data, or a damaged artifact in the home
   4  stopped by a data gate (anomalies or drift)
   5  a pipeline component failed
   6  another run holds this home folder
