@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from models import features
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROFILES_FILE = Path(__file__).resolve().parent / "profiles.yaml"
 ENV_PREFIX = "TAXI_PIPELINE_"
@@ -73,6 +75,11 @@ class PipelineConfig:
     warning_anomalies: tuple[str, ...] = ()
     # A feature drifting from the previous span beyond its schema limit: "stop" the run or "warn".
     drift_action: str = "stop"
+    # The label's relationship with these categorical features, against the previous accepted span: the
+    # row-weighted mean change of the label rate within their categories may be at most label_shift_limit
+    # (judged as drift, so drift_action applies). Empty checks nothing. See pipeline/validation/label_shift.py.
+    label_shift_features: tuple[str, ...] = ("payment_type",)
+    label_shift_limit: float = 0.15
     enable_cache: bool = True
     beam_args: tuple[str, ...] = ()
     verbose: bool = False
@@ -192,6 +199,20 @@ class PipelineConfig:
             "warning_anomalies",
             self.warning_anomalies,
             f"types not also listed in blocking_anomalies ({', '.join(both)} is in both; keep it in one)",
+        )
+        categorical = sorted({*features.VOCAB_FEATURES, *features.CATEGORICAL_INT_FEATURES})
+        unknown = [name for name in self.label_shift_features if name not in categorical]
+        _require(
+            not unknown,
+            "label_shift_features",
+            self.label_shift_features,
+            f"categorical features ({', '.join(unknown)} is not one; choose from {', '.join(categorical)})",
+        )
+        _require(
+            0.0 <= self.label_shift_limit <= 1.0,
+            "label_shift_limit",
+            self.label_shift_limit,
+            "a number between 0 and 1 (a change of a rate)",
         )
         _require(
             self.drift_action in DRIFT_ACTIONS, "drift_action", self.drift_action, f"one of {', '.join(DRIFT_ACTIONS)}"

@@ -54,7 +54,7 @@ from pipeline.ids import (
     TRANSFORM,
     TUNER,
 )
-from pipeline.settings import BlessingThresholds, Tuning
+from pipeline.settings import BlessingThresholds, LabelShift, Tuning
 from pipeline.span_resolvers import AcceptedSpanWindowStrategy, PreviousSpanStrategy
 from pipeline.validation import GatePolicy
 from pipeline.vertex_pusher import VertexModelRegistryPusher
@@ -71,6 +71,7 @@ TRAIN_ARGS_PARAMETER = "train_args"
 # create_pipeline's defaults for its grouped arguments: frozen values, so one shared instance is safe.
 DEFAULT_BLESSING = BlessingThresholds()
 DEFAULT_GATE_POLICY = GatePolicy()
+DEFAULT_LABEL_SHIFT = LabelShift()
 
 
 def create_pipeline(
@@ -90,6 +91,7 @@ def create_pipeline(
     code_fingerprint: str = "",
     blessing: BlessingThresholds = DEFAULT_BLESSING,
     gate_policy: GatePolicy = DEFAULT_GATE_POLICY,
+    label_shift: LabelShift = DEFAULT_LABEL_SHIFT,
     ingest_only: bool = False,
     enable_cache: bool = True,
     metadata_connection_config: Any = None,
@@ -122,6 +124,8 @@ def create_pipeline(
             Transform and Trainer instead of reusing the cache.
         blessing: what the Evaluator requires of a candidate to bless it.
         gate_policy: which anomaly types and drift stop the run before Transform (the data gate).
+        label_shift: the features the label's relationship is checked with against the previous span, and
+            the limit; recorded with the drift and judged by the gate like it.
         ingest_only: build only the nodes that ingest and validate one span (up to the data gate),
             to ingest a span without training.
         enable_cache: reuse results of identical executions.
@@ -152,6 +156,7 @@ def create_pipeline(
         span=span,
         bigquery_query=bigquery_query,
         gate_policy=gate_policy,
+        label_shift=label_shift,
         use_span_window=use_span_window,
         runtime_parameters=runtime_parameters,
     )
@@ -225,6 +230,7 @@ def _ingest_and_validate_span(
     span: int | None,
     bigquery_query: str,
     gate_policy: GatePolicy,
+    label_shift: LabelShift,
     use_span_window: bool,
     runtime_parameters: bool,
 ) -> _IngestedSpan:
@@ -255,6 +261,7 @@ def _ingest_and_validate_span(
         schema=schema_importer.outputs["schema"],
         baseline_examples=None if previous_statistics is None else previous_statistics.outputs["examples"],
         baseline_statistics=None if previous_statistics is None else previous_statistics.outputs["statistics"],
+        label_shift=label_shift.to_json(),
     ).with_id(DRIFT_CHECK)
 
     # Fails the run on blocking anomalies or too much drift; its success marks the span as usable.

@@ -1,4 +1,4 @@
-"""The model-side settings create_pipeline takes as one value each: the blessing's thresholds, the tuning search.
+"""Settings create_pipeline takes as one value each: the blessing's thresholds, the label check, the tuning search.
 
 Plain frozen values (standard library only), like pipeline.cloud's, so runners build them without importing TFX.
 """
@@ -6,6 +6,7 @@ Plain frozen values (standard library only), like pipeline.cloud's, so runners b
 from __future__ import annotations
 
 import dataclasses
+import json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +23,29 @@ class BlessingThresholds:
     min_binary_accuracy: float = 0.7
     max_accuracy_drop: float = 1e-10
     min_slice_binary_accuracy: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelShift:
+    """The check that the label still relates to key features as it did in the previous accepted span.
+
+    Attributes:
+        features: categorical features within whose categories the label rate is compared; empty checks none.
+        limit: the largest row-weighted mean change of that rate the data gate lets through (as drift).
+    """
+
+    features: tuple[str, ...] = ("payment_type",)
+    limit: float = 0.15
+
+    def to_json(self) -> str:
+        """The check as one JSON string, the form a component parameter carries it in."""
+        return json.dumps({"features": list(self.features), "limit": self.limit})
+
+    @classmethod
+    def from_json(cls, text: str) -> LabelShift:
+        """Reads `to_json`'s output."""
+        values = json.loads(text)
+        return cls(features=tuple(values["features"]), limit=float(values["limit"]))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,8 +22,8 @@ from typing import Any, TextIO
 from pipeline import ids
 from pipeline import pipeline as taxi_pipeline
 from pipeline.components import DataGateError
-from pipeline.config import PipelineConfig
-from pipeline.validation import load_schema
+from pipeline.config import ENV_PREFIX, PipelineConfig
+from pipeline.validation import LABEL_RATE, load_schema
 from runners import preflight
 from runners.errors import EXIT_COMPONENT, EXIT_GATE, EXIT_INPUT, EXIT_STORAGE, EXIT_USAGE, RunError
 from runners.files import write_atomically
@@ -419,11 +419,19 @@ def gate_stop(config: PipelineConfig, run_id: str, out: TextIO, fallback: str) -
     if report is not None and report.verdict.reasons():
         headline = f"span {report.span} did not pass the data gate:\n  " + "\n  ".join(report.verdict.reasons())
     span_flag = f" --span {report.span}" if report is not None and report.span is not None else ""
+    label_rows = [] if report is None else [r for r in report.verdict.drift_over_limit if r.measure == LABEL_RATE]
+    label_hint = (
+        "If the labels are right (the relationship really changed), raise label_shift_limit "
+        f"({ENV_PREFIX}LABEL_SHIFT_LIMIT) above {max(r.value or 0.0 for r in label_rows):.3f} or drop the feature "
+        "from label_shift_features; "
+        if label_rows
+        else ""
+    )
     return RunError(
         f"{headline}\n"
         "Nothing was transformed, trained or pushed; the anomalies and drift values are recorded in ML Metadata"
         f"{f' (run {run_id})' if run_id else ''}.\n"
-        f"If the data is right, see how the schema would change with `taxi-pipeline schema diff{span_flag} "
+        f"{label_hint}If the data is right, see how the schema would change with `taxi-pipeline schema diff{span_flag} "
         f"--data-root {config.data_root}` and edit {config.schema_path}; to let such findings only warn, set "
         "warning_anomalies or drift_action in the profile.",
         EXIT_GATE,

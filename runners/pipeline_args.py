@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline.cloud import VertexServing, VertexTraining
 from pipeline.config import PipelineConfig
-from pipeline.settings import BlessingThresholds, Tuning
+from pipeline.settings import BlessingThresholds, LabelShift, Tuning
 from pipeline.validation import GatePolicy
 
 
@@ -31,6 +31,11 @@ def blessing_of(config: PipelineConfig) -> BlessingThresholds:
         max_accuracy_drop=config.max_accuracy_drop,
         min_slice_binary_accuracy=config.min_slice_binary_accuracy,
     )
+
+
+def label_shift_of(config: PipelineConfig) -> LabelShift:
+    """Returns the check of the label's relationship with features as the configuration sets it."""
+    return LabelShift(features=config.label_shift_features, limit=config.label_shift_limit)
 
 
 def tuning_of(config: PipelineConfig) -> Tuning | None:
@@ -62,6 +67,7 @@ def common_arguments(config: PipelineConfig, code_fingerprint: str) -> dict[str,
         "code_fingerprint": code_fingerprint,
         "blessing": blessing_of(config),
         "gate_policy": policy_of(config),
+        "label_shift": label_shift_of(config),
         "enable_cache": config.enable_cache,
     }
 

@@ -1,4 +1,5 @@
-"""DriftCheck: measures every feature's drift from the previous span and records it, over a limit or not.
+"""DriftCheck: measures every feature's drift from the previous span, and the label's relationship with key
+features, and records them, over a limit or not.
 
 It never fails the run itself: the data gate decides, so the values are recorded in ML Metadata
 even for a span that the gate then stops. The logic lives in pipeline.validation.check_drift.
@@ -7,17 +8,18 @@ even for a span that the gate then stops. The logic lives in pipeline.validation
 # No `from __future__ import annotations` here: TFX reads a component function's type hints from
 # __annotations__ and needs the classes themselves, not their names as strings. mypy cannot read
 # TFX's InputArtifact[...] hints (they are not typing generics), hence the narrow disable below.
-# mypy: disable-error-code="type-arg,attr-defined,call-overload,assignment"
+# mypy: disable-error-code="type-arg,attr-defined,call-overload,assignment,arg-type"
 
 import json
 import logging
 
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact, standard_artifacts
 
 from pipeline import validation
 from pipeline.accepted_spans import examples_span
+from pipeline.settings import LabelShift
 
 
 class DriftReport(artifact.Artifact):
@@ -41,6 +43,7 @@ def DriftCheck(
     drift_report: OutputArtifact[DriftReport],
     baseline_examples: InputArtifact[standard_artifacts.Examples] = None,
     baseline_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
+    label_shift: Parameter[str] = "",
 ) -> None:
     """Compares the train split of `statistics` with that of `baseline_statistics`.
 
@@ -51,6 +54,7 @@ def DriftCheck(
         drift_report: where the report goes.
         baseline_examples: the previous accepted span's Examples; absent for the first span.
         baseline_statistics: that span's statistics; absent for the first span.
+        label_shift: a pipeline.settings.LabelShift as JSON (its to_json); empty checks no label relationship.
     """
     span = examples_span(examples)
     has_baseline = baseline_statistics is not None and baseline_examples is not None
@@ -62,6 +66,9 @@ def DriftCheck(
         baseline_span,
         baseline_statistics.uri if has_baseline else None,
         drift_report.uri,
+        examples_uri=examples.uri,
+        baseline_examples_uri=baseline_examples.uri if has_baseline else None,
+        label_shift=LabelShift.from_json(label_shift) if label_shift else None,
     )
     rows = validation.drift_rows(report)
     if rows:

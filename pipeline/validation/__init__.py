@@ -1,7 +1,8 @@
 """Data validation shared by the gate components, the CLI and the drift notebook: plain functions over TFDV protos.
 
-One module per job, lowest first: schema, distance (drift and skew), drift, gate (policy and verdict),
-io (artifacts), steps (the components' work), tables, csv_stats, schema_update. Import from here.
+One module per job, lowest first: schema, distance (drift and skew), drift, label_shift (the label's
+relationship with features), gate (policy and verdict), io (artifacts), steps (the components' work),
+tables, csv_stats, schema_update. Import from here.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pipeline.validation.distance import (
     DRIFT,
     JENSEN_SHANNON,
     L_INFINITY,
+    LABEL_RATE,
     MEASURE_NAMES,
     SKEW,
     DistanceRow,
@@ -42,6 +44,7 @@ from pipeline.validation.io import (
     read_schema_artifact,
     write_drift_report,
 )
+from pipeline.validation.label_shift import csv_label_counts, label_counts, label_rate_change, measure_label_shift
 from pipeline.validation.schema import (
     is_categorical,
     load_schema,
@@ -63,6 +66,7 @@ __all__ = [
     "DRIFT_REPORT_FILE",
     "DRIFT_SPLIT",
     "JENSEN_SHANNON",
+    "LABEL_RATE",
     "LABEL_SOURCE_FEATURES",
     "L_INFINITY",
     "MEASURE_NAMES",
@@ -79,6 +83,7 @@ __all__ = [
     "anomaly_type_names",
     "check_anomaly_names",
     "check_drift",
+    "csv_label_counts",
     "csv_statistics",
     "distance_table",
     "drift_report",
@@ -88,6 +93,8 @@ __all__ = [
     "is_categorical",
     "judge",
     "judge_span",
+    "label_counts",
+    "label_rate_change",
     "load_anomalies",
     "load_drift_report",
     "load_schema",
@@ -95,6 +102,7 @@ __all__ = [
     "measure_distances",
     "measure_drift",
     "measure_kind",
+    "measure_label_shift",
     "read_schema_artifact",
     "schema_diff",
     "schema_text",

@@ -20,7 +20,9 @@ SKEW = "skew"
 
 L_INFINITY = "infinity_norm"
 JENSEN_SHANNON = "jensen_shannon_divergence"
-MEASURE_NAMES = {L_INFINITY: "L-infinity", JENSEN_SHANNON: "Jensen-Shannon"}
+# Not a TFDV distance, but reported and judged beside them: see label_shift.py.
+LABEL_RATE = "label_rate"
+MEASURE_NAMES = {L_INFINITY: "L-infinity", JENSEN_SHANNON: "Jensen-Shannon", LABEL_RATE: "label-rate change"}
 # The two measures as TFDV reports them (it has a third, NORMALIZED_ABSOLUTE_DIFFERENCE, no comparator here sets).
 _MEASUREMENTS = {
     anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY,

@@ -9,7 +9,7 @@ from typing import Any
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-from pipeline.validation.distance import MEASURE_NAMES
+from pipeline.validation.distance import LABEL_RATE, MEASURE_NAMES
 from pipeline.validation.drift import DRIFT_SPLIT, DriftRow
 
 ALL_ANOMALIES = "*"
@@ -165,6 +165,12 @@ class GateVerdict:
 
 
 def _drift_sentence(row: DriftRow) -> str:
+    if row.measure == LABEL_RATE:
+        return (
+            f"{row.feature}: the label rate within its categories changed by {row.value:.3f} on average, over the "
+            f"limit {row.limit:g}; the label may no longer relate to the features as it did (a scrambled or "
+            "shifted label column)"
+        )
     return f"{row.feature}: {MEASURE_NAMES[row.measure]} drift {row.value:.3f} is over the limit {row.limit:g}"
 
 

@@ -118,7 +118,17 @@ def _cmd_drift(args: argparse.Namespace, config: PipelineConfig) -> int:
             validation.csv_statistics(against_folder, schema, config.beam_args),
             schema,
         )
-        console.write(f"Drift of span {span} against span {against} (all rows; limits from {config.schema_path}):\n")
+        by = config.label_shift_features
+        rows += validation.measure_label_shift(
+            validation.csv_label_counts(folder, by),
+            validation.csv_label_counts(against_folder, by),
+            by,
+            config.label_shift_limit,
+        )
+        console.write(
+            f"Drift of span {span} against span {against} (all rows; limits from {config.schema_path}, "
+            "the label's from label_shift_limit):\n"
+        )
         console.write(validation.drift_table(rows) + "\n")
     over = [row for row in rows if row.over_limit and row.value is not None]
     if over:

@@ -60,7 +60,7 @@ def format_gate_report(report: GateReport) -> str:
     else:
         lines.append(
             f"  Drift of span {report.span} against span {report.baseline_span} "
-            f"({validation.DRIFT_SPLIT} split; limits from the schema):"
+            f"({validation.DRIFT_SPLIT} split; limits from the schema, the label's from label_shift_limit):"
         )
         lines += ["    " + line for line in validation.drift_table(verdict.drift).splitlines()]
     if verdict.anomalies:

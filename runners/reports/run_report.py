@@ -248,7 +248,8 @@ def _drift_section(data: ReportData) -> h.Html:
                 "p",
                 f"Span {gate.span} against span {gate.baseline_span}, the newest earlier span that passed the gate "
                 f"({validation.DRIFT_SPLIT} splits; Jensen-Shannon divergence for numbers, L-infinity distance for "
-                f"categories; limits from the schema, dashed red line). {sentence}",
+                f"categories; limits from the schema, dashed red line; the label-rate change within a feature's "
+                f"categories against label_shift_limit). {sentence}",
             ),
             h.table(
                 ["feature", "measure", "value", "limit", "value vs limit", "status"],
