@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipeline.text_table import format_table
+
 WIDTH = 100
 
 
@@ -58,13 +60,7 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: S
     Returns:
         The table, without trailing spaces.
     """
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([line(headers), *(line(r) for r in rows)])
+    return format_table(headers, rows, right, rule=False)
 
 
 def short_path(uri: str, home: str | Path) -> str:

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from models.features import LABEL_SOURCE_FEATURES
+from pipeline.text_table import format_table
 from pipeline.validation.distance import MEASURE_NAMES, DistanceRow
 from pipeline.validation.drift import DriftRow
 from pipeline.validation.gate import AnomalyRow
-
-
-def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """Formats rows as a plain-text table with a header line, for consoles and logs.
-
-    Args:
-        headers: column titles.
-        rows: cell values; each is printed with str().
-
-    Returns:
-        The table, lines joined by newlines, without a trailing newline.
-    """
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
 
 
 def _number(value: float | None) -> str:
