@@ -195,7 +195,7 @@ def format_lineage(document: Mapping[str, Any], home: str) -> str:
         row(
             "rollback",
             f"version {rollback['version']} republishes version {rollback['republishes']} "
-            f"(execution {rollback['execution_id']}, {format_time(rollback['at'])} UTC)",
+            f"(execution {rollback['execution_id']}, {format_time(rollback['at'], with_zone=True)})",
             *([f"reason: {rollback['reason']}"] if rollback["reason"] else []),
             f"folder {short_path(rollback['destination'], home)}",
         )
@@ -203,7 +203,7 @@ def format_lineage(document: Mapping[str, Any], home: str) -> str:
     row(
         "push",
         f"version {push['version']} by run {push['run_id']} (execution {push['execution_id']}, "
-        f"{format_time(push['at'])} UTC)",
+        f"{format_time(push['at'], with_zone=True)})",
         f"folder {short_path(push['destination'], home)}",
         f"artifact {push['artifact']['id']}: {short_path(push['artifact']['uri'], home)}",
     )

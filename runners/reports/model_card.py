@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from runners.files import write_atomically
 from runners.quiet import quiet_libraries
 from runners.reports import html as h
 from runners.store import metadata as md
+from runners.text import format_time
 
 CARD_DIR = "model-cards"
 
@@ -212,7 +212,7 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
     return {
         "model_name": model_name,
         "version": push.version,
-        "pushed_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(push.pushed_at)),
+        "pushed_at": format_time(push.pushed_at, with_zone=True),
         "intended_use": INTENDED_USE,
         "label": "big_tipper: tips > 20% of the fare",
         "training": {"spans": spans, "total_rows": sum(s["total"] for s in spans)},
