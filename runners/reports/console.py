@@ -46,6 +46,12 @@ def format_summary(summary: RunSummary) -> str:
         lines.append(f"  pushed        : version {summary.pushed_version} -> {summary.pushed_path}")
     elif summary.blessed is not None:
         lines.append("  pushed        : nothing (the model was not blessed)")
+        if summary.blessed is False:
+            # Only the Evaluator re-runs when a threshold changes: the trained model comes from the cache.
+            lines.append(
+                "                  to ship it anyway, relax the threshold it failed (--min-accuracy, or "
+                "max_accuracy_drop / min_slice_binary_accuracy in the profile) and run again"
+            )
     if summary.model_card_path:
         lines.append(f"  model card    : {summary.model_card_path}")
     return "\n".join(lines)

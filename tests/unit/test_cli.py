@@ -95,6 +95,7 @@ def test_summary_explains_a_refused_blessing() -> None:
     assert "binary_accuracy=0.6100" in text
     assert "blessed       : NO" in text and "below the required 0.7000" in text
     assert "pushed        : nothing (the model was not blessed)" in text
+    assert "to ship it anyway, relax the threshold it failed (--min-accuracy" in text
 
 
 def test_run_tune_flag_switches_tuning_on_only_when_given() -> None:
