@@ -11,7 +11,7 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -272,14 +272,24 @@ def instances_to_rows(
     return rows
 
 
-def read_examples(examples_uri: str, split: str, max_rows: int, seed: int) -> list[bytes]:
-    """Returns up to max_rows serialized tf.Examples of one split, a seeded random sample when there are more."""
+def iter_examples(examples_uri: str, split: str) -> Iterator[bytes]:
+    """Yields the serialized tf.Examples of one split of an Examples artifact (ExampleGen's gzipped TFRecords).
+
+    Raises:
+        FileNotFoundError: the split has no files.
+    """
     import tensorflow as tf
 
     files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
     if not files:
         raise FileNotFoundError(f"no files for split '{split}' under {examples_uri}")
-    records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        yield record.numpy()
+
+
+def read_examples(examples_uri: str, split: str, max_rows: int, seed: int) -> list[bytes]:
+    """Returns up to max_rows serialized tf.Examples of one split, a seeded random sample when there are more."""
+    records = list(iter_examples(examples_uri, split))
     if len(records) > max_rows:
         picked = np.random.default_rng(seed).choice(len(records), size=max_rows, replace=False)
         records = [records[i] for i in sorted(picked)]

@@ -11,8 +11,6 @@ categories both spans have enough rows of, reported as a drift row so the data g
 from __future__ import annotations
 
 import csv
-import glob
-import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,16 +110,16 @@ def example_rows(examples_uri: str, split: str, columns: Sequence[str]) -> Itera
         columns: the features to read; a feature a row lacks reads as None.
 
     Raises:
-        FileNotFoundError: the artifact has no such split, or the split no records.
+        FileNotFoundError: the artifact has no such split.
     """
     import tensorflow as tf
 
-    pattern = os.path.join(examples_uri, f"Split-{split}", "*")
-    files = sorted(tf.io.gfile.glob(pattern) if "://" in examples_uri else glob.glob(pattern))
-    if not files:
-        raise FileNotFoundError(f"examples at {examples_uri} have no records in split '{split}' ({pattern})")
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        example = tf.train.Example.FromString(record.numpy())
+    # Here, not at the top: explanations loads numpy, which the read-only commands importing
+    # pipeline.validation never need.
+    from pipeline.explanations import iter_examples
+
+    for record in iter_examples(examples_uri, split):
+        example = tf.train.Example.FromString(record)
         row: dict[str, Any] = {}
         for name in columns:
             feature = example.features.feature.get(name)

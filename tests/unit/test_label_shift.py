@@ -116,7 +116,7 @@ def test_examples_are_read_from_an_examples_artifact(tmp_path: Path) -> None:
     assert examples_label_counts(str(tmp_path), "train", ["payment_type"]) == {
         "payment_type": {"Cash": (0, 1), "Credit Card": (1, 2)}
     }
-    with pytest.raises(FileNotFoundError, match="no records in split 'eval'"):
+    with pytest.raises(FileNotFoundError, match="no files for split 'eval'"):
         list(example_rows(str(tmp_path), "eval", ["tips"]))
 
 
