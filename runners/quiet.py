@@ -27,8 +27,8 @@ def quiet_loggers(level: int = logging.ERROR, names: Sequence[str] = LIBRARY_LOG
     """
     loggers = [logging.getLogger(name) for name in names]
     saved = [(logger, logger.level) for logger in loggers]
-    # Each one set, not only the root: absl (when its flags are parsed) and TensorFlow (in an interactive
-    # session) give their loggers a level of their own.
+    # Each one set, not a common parent: absl (when its flags are parsed) and TensorFlow (in an interactive
+    # session) give their loggers a level of their own, and the root logger stays as the user set it.
     for logger in [logger for logger in loggers if logger.getEffectiveLevel() < level]:
         logger.setLevel(level)
     try:
