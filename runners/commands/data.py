@@ -12,6 +12,8 @@ from pipeline import validation
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_GATE, EXIT_INPUT, EXIT_OK, EXIT_USAGE, RunError
 from runners.home.progress import command_console
+from runners.pipeline_args import policy_of
+from runners.preflight import check_span
 
 _DESCRIPTION_DRIFT = """\
 Measures the drift of every feature of span A against span B, with each feature's measure and limit
@@ -95,8 +97,6 @@ def _schema(config: PipelineConfig) -> Any:
 
 
 def _readable(span: int, folder: Path, schema: Any, config: PipelineConfig, schema_checks: bool = True) -> None:
-    from runners.preflight import check_span
-
     problems = check_span(folder, schema, schema_checks=schema_checks)
     if problems:
         raise RunError(
@@ -164,8 +164,6 @@ def _cmd_schema_diff(args: argparse.Namespace, config: PipelineConfig) -> int:
 
 def _cmd_schema_validate(args: argparse.Namespace, config: PipelineConfig) -> int:
     with command_console(config, "schema-validate") as console:
-        from runners.pipeline_args import policy_of
-
         schema = _schema(config)
         span, folder = _span_folder(config, config.span)
         _readable(span, folder, schema, config)

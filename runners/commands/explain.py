@@ -12,6 +12,7 @@ from pipeline import ids
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_OK, EXIT_USAGE, RunError
 from runners.serving.explain import explain, load_model, parse_instances
+from runners.store import lineage, metadata
 from runners.store.importance import baseline_for_model
 
 # The CLI imports this module to build its parser, before the run silences TensorFlow's start-up logs,
@@ -38,9 +39,6 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
 
 
 def _cmd_explain(args: argparse.Namespace, config: PipelineConfig) -> int:
-    from runners.store import lineage, metadata
-    from runners.store import lineage as ln
-
     if args.file:
         try:
             text = Path(args.file).read_text()
@@ -50,7 +48,7 @@ def _cmd_explain(args: argparse.Namespace, config: PipelineConfig) -> int:
     else:
         instances = parse_instances(args.instances, "--instances")
     store = metadata.open_store(config)
-    push = lineage.resolve_version(ln.find_pushes(store, config.pipeline_name), config.serving_dir, args.version)
+    push = lineage.resolve_version(lineage.find_pushes(store, config.pipeline_name), config.serving_dir, args.version)
     baseline = baseline_for_model(store, push.model_id)
     if baseline is None:
         raise RunError(

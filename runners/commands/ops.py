@@ -19,6 +19,7 @@ from runners.errors import EXIT_OK, EXIT_USAGE, RunError
 from runners.home import lock as home_lock
 from runners.home.storage import home_write_error
 from runners.reports import kpis as kpi
+from runners.serving.rollback import RollbackError, rollback
 from runners.store import lineage as ln
 from runners.store.evaluations import read_metrics
 from runners.store.lineage import resolve_version
@@ -372,8 +373,6 @@ def _cmd_models(args: argparse.Namespace, config: PipelineConfig) -> int:
 
 
 def _cmd_rollback(args: argparse.Namespace, config: PipelineConfig) -> int:
-    from runners.serving.rollback import RollbackError, rollback
-
     store = open_store(config, writable=True)  # the rollback records itself in ML Metadata
     # The home lock keeps a run's Pusher and this rollback from publishing into the serving dir at once.
     with home_lock.hold(config.home) as home:

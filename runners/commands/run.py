@@ -11,6 +11,9 @@ from typing import Any
 
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_CODES_HELP, EXIT_GATE, EXIT_OK, RunError
+from runners.home import fastpath
+from runners.home import lock as home_lock
+from runners.home.progress import new_log_file, quiet_and_logged
 
 
 def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -53,15 +56,10 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
 
 
 def _cmd_run(args: argparse.Namespace, config: PipelineConfig) -> int:
-    from runners.home import lock as home_lock
-    from runners.home.progress import new_log_file, quiet_and_logged
-
     out = sys.stderr if args.json else sys.stdout
     # Locked before TensorFlow is imported, so a second run on this home is refused in a second, and
     # before the log file is opened, so the refused run writes nothing into the home.
     with home_lock.hold(config.home):
-        from runners.home import fastpath
-
         # Decided before TensorFlow and TFX are imported: that import alone costs more than a whole
         # unchanged run needs.
         inputs = fastpath.fingerprint(config)

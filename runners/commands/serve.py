@@ -10,6 +10,8 @@ from pathlib import Path
 from pipeline import serving_dir as sd
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_USAGE, RunError
+from runners.home.progress import new_log_file, quiet_and_logged
+from runners.home.storage import home_write_error
 from runners.serving.server import serve
 
 _DESCRIPTION = """\
@@ -73,9 +75,6 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
 
 
 def _cmd_serve(args: argparse.Namespace, config: PipelineConfig) -> int:
-    from runners.home.progress import new_log_file, quiet_and_logged
-    from runners.home.storage import home_write_error
-
     if "://" in config.home:
         raise RunError(
             f"home {config.home} is a cloud folder: serve a local home (or use a Vertex endpoint)", EXIT_USAGE

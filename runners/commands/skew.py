@@ -8,11 +8,16 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from pipeline import serving_dir as sd
 from pipeline import validation
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_GATE, EXIT_OK, EXIT_USAGE, RunError
+from runners.home.progress import command_console
 from runners.monitoring.skew import log_statistics, measure_skew, read_request_log, skew_table
 from runners.serving.requests import SERVING_ENVIRONMENT, serving_features
+from runners.store import lineage as ln
+from runners.store.lineage import resolve_version
+from runners.store.metadata import open_store
 
 _DESCRIPTION = """\
 Compares the requests `taxi-pipeline serve` logged (<home>/serving-logs/MODEL/*.tfrecord) with the
@@ -57,12 +62,6 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
 
 
 def _cmd_skew(args: argparse.Namespace, config: PipelineConfig) -> int:
-    from pipeline import serving_dir as sd
-    from runners.home.progress import command_console
-    from runners.store import lineage as ln
-    from runners.store.lineage import resolve_version
-    from runners.store.metadata import open_store
-
     store = open_store(config)
     pushes = ln.find_pushes(store, config.pipeline_name)
     push = resolve_version(pushes, config.serving_dir, args.version)
