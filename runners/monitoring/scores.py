@@ -27,7 +27,9 @@ def eval_mean_score(evaluation_uri: str) -> float | None:
             buckets = entry.value.calibration_histogram_buckets.buckets
             examples = sum(b.num_weighted_examples.value for b in buckets)
             if examples > 0:
-                by_model[entry.key.model_name] = sum(b.total_weighted_refined_prediction.value for b in buckets) / examples
+                by_model[entry.key.model_name] = (
+                    sum(b.total_weighted_refined_prediction.value for b in buckets) / examples
+                )
     for name in _CANDIDATE_NAMES:
         if name in by_model:
             return by_model[name]
