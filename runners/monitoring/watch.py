@@ -80,7 +80,11 @@ class SpanReadiness:
         unchanged = now - previous[1]
         if unchanged >= self.settle_seconds:
             return True, f"files unchanged for {unchanged:.0f}s"
-        return False, f"files unchanged for {unchanged:.0f}s of {self.settle_seconds:g}s (or {self.marker})"
+        # Worded without the running count, so the watcher logs it once, not at every poll.
+        return (
+            False,
+            f"files unchanged for now; complete after {self.settle_seconds:g}s unchanged or when {self.marker} appears",
+        )
 
 
 def backoff_seconds(failures: int, base: float, cap: float) -> float:
@@ -241,7 +245,7 @@ class Watcher:
                 )
                 continue
             if now < self._retry_at:
-                self._note(span, f"span {span} ready; backing off {self._retry_at - now:.0f}s after a failed run")
+                self._note(span, f"span {span} ready; backing off {self._retry_at - now:.1f}s more after a failed run")
                 return None
             return span
         return None
@@ -279,8 +283,10 @@ class Watcher:
             self._failed.pop(span, None)
             self._completed.add(span)
             pushed = summary.get("pushed_version") if summary and summary.get("pushed") else None
+            window = ", ".join(map(str, summary.get("window_spans") or [])) if summary else ""
             self.say(
                 f"run {self.runs} on span {span} completed in {result.seconds:.0f}s"
+                + (f"; trained on spans {window}" if window else "")
                 + (f"; pushed version {pushed}" if pushed else "; nothing pushed")
             )
             return

@@ -141,7 +141,7 @@ def test_a_crash_is_retried_after_the_backoff_and_max_runs_stops_the_loop(tmp_pa
     harness.watcher.run_forever()
     harness.watcher.run_forever()  # within the backoff: waits
     assert len(harness.runs) == 1
-    assert "backing off 30s after a failed run" in harness.text()
+    assert "backing off 30.0s more after a failed run" in harness.text()
     harness.clock.now += 30
     harness.watcher.run_forever()
     assert len(harness.runs) == 2  # retried; failed again: 60 s now
