@@ -69,19 +69,14 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
     parser.set_defaults(handler=_cmd_watch)
 
 
-def _cli_prefix(args: argparse.Namespace, config: PipelineConfig) -> list[str]:
-    """`python -m runners` plus the flags that make a child see this invocation's config."""
-    prefix = [sys.executable, "-m", "runners"]
-    shared = ["--home", str(Path(config.home).resolve())]
+def _child(args: argparse.Namespace, config: PipelineConfig, command: str, *extra: str) -> list[str]:
+    """`python -m runners COMMAND` with the flags that make the child see this invocation's config."""
+    argv = [sys.executable, "-m", "runners", command, "--home", str(Path(config.home).resolve())]
     if args.profile:
-        shared += ["--profile", args.profile]
+        argv += ["--profile", args.profile]
     if args.profiles_file:
-        shared += ["--config", args.profiles_file]
-    return [*prefix, "{command}", *shared]
-
-
-def _command(prefix: list[str], name: str, *extra: str) -> list[str]:
-    return [name if part == "{command}" else part for part in prefix] + list(extra)
+        argv += ["--config", args.profiles_file]
+    return argv + list(extra)
 
 
 class _Recorder:
@@ -147,14 +142,13 @@ def _cmd_watch(args: argparse.Namespace, config: PipelineConfig) -> int:
     if args.max_runs is not None and args.max_runs < 1:
         raise RunError(f"--max-runs {args.max_runs}: expected 1 or more", EXIT_USAGE)
     data_root = str(Path(config.data_root).resolve())
-    prefix = _cli_prefix(args, config)
     run_flags = ["--data-root", data_root, "--json", "--train-steps", str(config.train_steps)]
     run_flags += ["--min-accuracy", str(config.min_binary_accuracy), "--window-spans", str(config.window_spans)]
 
     def run_command(span: int) -> list[str]:
-        return _command(prefix, "run", *run_flags, "--span", str(span))
+        return _child(args, config, "run", *run_flags, "--span", str(span))
 
-    skew_command = _command(prefix, "skew", "--json") if args.skew_seconds > 0 else None
+    skew_command = _child(args, config, "skew", "--json") if args.skew_seconds > 0 else None
     log_file = new_log_file(config, "watch")
     print(f"taxi-pipeline watch: data root {data_root}; log {log_file}; metrics {textfile.textfile_path(config.home)}")
     sys.stdout.flush()

@@ -92,6 +92,13 @@ def update_textfile(path: str | Path, changes: Mapping[str, list[Sample] | None]
     write_to_textfile(str(file), registry)
 
 
+def _decayed(value: Any) -> bool | None:
+    """The summary's `performance_decay`: a bool, or a mapping whose `decayed` is one; anything else is unknown."""
+    if isinstance(value, Mapping):
+        value = value.get("decayed")
+    return value if isinstance(value, bool) else None
+
+
 def _one(value: float | None) -> list[Sample] | None:
     return None if value is None else [((), float(value))]
 
@@ -109,8 +116,9 @@ def record_run(
     Args:
         home: the run's home.
         exit_code: the run's exit code (0 completed; see runners.errors).
-        summary: the run summary (`run --json`), when the run completed. `performance_decay` (a bool,
-            when the summary has it) sets taxi_pipeline_performance_decay; without it the gauge is dropped.
+        summary: the run summary (`run --json`), when the run completed. Its `performance_decay` (a bool,
+            or a mapping with a bool `decayed`) sets taxi_pipeline_performance_decay; without one the
+            gauge is dropped.
         drift_features_over_limit: features over their drift limit in the run's data gate, None when
             the run did not reach the gate (the gauge is then dropped: unknown, not zero).
         eval_mean_score: mean predicted score on the evaluation split of the model this run pushed;
@@ -129,7 +137,7 @@ def record_run(
         "taxi_pipeline_last_run_span": _one(summary["span"]) if isinstance(summary.get("span"), int) else None,
         "taxi_pipeline_drift_features_over_limit": _one(drift_features_over_limit),
     }
-    decay = summary.get("performance_decay")
+    decay = _decayed(summary.get("performance_decay"))
     changes["taxi_pipeline_performance_decay"] = None if decay is None else _one(1 if decay else 0)
     if exit_code == 0:
         changes["taxi_pipeline_last_success_timestamp_seconds"] = _one(ended)

@@ -51,6 +51,10 @@ def test_decay_is_absent_without_the_summary_field_and_zero_when_false(tmp_path:
     assert "taxi_pipeline_performance_decay" not in _values(tmp_path)
     textfile.record_run(tmp_path, 0, {"span": 2, "performance_decay": False}, now=2.0)
     assert _values(tmp_path)["taxi_pipeline_performance_decay"] == 0
+    textfile.record_run(tmp_path, 0, {"span": 3, "performance_decay": {"decayed": True, "floor": 0.7}}, now=3.0)
+    assert _values(tmp_path)["taxi_pipeline_performance_decay"] == 1
+    textfile.record_run(tmp_path, 0, {"span": 4, "performance_decay": {"floor": 0.7}}, now=4.0)
+    assert "taxi_pipeline_performance_decay" not in _values(tmp_path)
 
 
 def test_a_new_push_replaces_the_previous_versions_score(tmp_path: Path) -> None:
