@@ -59,6 +59,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "runners.commands.skew:configure",
         "compare logged serving requests with the served model's training statistics",
     ),
+    "watch": (
+        "runners.commands.watch:configure",
+        "run the pipeline when a complete new span folder arrives; check skew at an interval; export metrics",
+    ),
     "report": (
         "runners.commands.report:configure",
         "write a self-contained HTML report of a run (default: the newest) and print its path",

@@ -1,1 +1,1 @@
-"""What production traffic says about the served model: training/serving skew of the logged requests."""
+"""Watching the model in production: skew of logged requests, the pipeline's metrics textfile, the `watch` loop."""
