@@ -51,10 +51,10 @@ def _number_problem(value: str, feature_type: int) -> str | None:
         return None
     if feature_type == schema_pb2.FLOAT:
         try:
-            number = float(cell)
+            real = float(cell)
         except ValueError:
             return "not a number"
-        if not math.isfinite(number):
+        if not math.isfinite(real):
             return "not a finite number (NaN and infinity break Transform's statistics; leave the field empty instead)"
     return None
 
