@@ -8,6 +8,7 @@ variables, then explicit overrides (CLI flags).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -432,12 +433,20 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         if isinstance(value, bool):
             raise fail("a number")
         try:
-            return float(str(value).strip())
+            number = float(str(value).strip())
         except ValueError:
             raise fail("a number") from None
+        if not math.isfinite(number):
+            raise fail("a finite number")
+        return number
     if hint is str:
+        # YAML reads an unquoted yes/no/on/off as a boolean: a string field never wants one.
+        if isinstance(value, bool):
+            raise fail("a string (quote it in YAML: an unquoted yes, no, on or off is read as true or false)")
         if not isinstance(value, (str, int, float)):
             raise fail("a string")
+        if "\0" in str(value):
+            raise fail("a string without NUL characters")
         return str(value)
     if typing.get_origin(hint) is tuple:
         item_type = typing.get_args(hint)[0]
@@ -448,11 +457,19 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             items = list(value)
         else:
             raise fail("a list")
+        # Only plain items: str() of a nested YAML list (aliases nest cheaply) can take exponential time.
+        if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in items):
+            raise fail(f"a flat list of {item_type.__name__}")
         try:
             return tuple(item_type(str(v).strip()) for v in items)
         except ValueError:
             raise fail(f"a list of {item_type.__name__}") from None
     raise fail(f"a value of type {hint}")  # pragma: no cover - every field type is handled above
+
+
+def _one_line(text: str) -> str:
+    """A multi-line library message (PyYAML points at the spot with several lines) as one line."""
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 def read_profiles(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -463,18 +480,28 @@ def read_profiles(path: str | Path) -> dict[str, dict[str, Any]]:
     """
     path = Path(path)
     try:
-        loaded = yaml.safe_load(path.read_text())
+        # utf-8-sig: a byte-order mark an editor saved is not part of the YAML.
+        loaded = yaml.safe_load(path.read_bytes().decode("utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"profiles file {path} does not exist") from None
+    except OSError as err:
+        raise ConfigError(f"profiles file {path} cannot be read: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"profiles file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"profiles file {path} is not valid YAML: {err}") from None
+        raise ConfigError(f"profiles file {path} is not valid YAML: {_one_line(str(err))}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigError(f"profiles file {path} nests collections too deeply to be a profiles file") from None
+    except (ValueError, TypeError) as err:  # an explicit tag on a bad value, e.g. `!!int abc`, `!!timestamp 2024-13-01`
+        raise ConfigError(f"profiles file {path} holds a value YAML cannot read: {err}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict) or not all(isinstance(v, dict) or v is None for v in loaded.values()):
         raise ConfigError(f"profiles file {path} must map profile names to mappings of fields")
     profiles = {str(k): dict(v or {}) for k, v in loaded.items()}
     for name, values in profiles.items():
-        unknown = sorted(set(values) - set(FIELDS) - {"profile"})
+        # str(): YAML keys may be numbers or null, which sort with no string.
+        unknown = sorted({str(key) for key in values if key not in FIELDS and key != "profile"})
         if unknown:
             raise ConfigError(
                 f"profiles file {path}, profile '{name}': unknown field(s) {', '.join(unknown)}; "

@@ -237,9 +237,30 @@ def coerce(value: Any, kind: str, name: str) -> Any:
                 raise ValueError
             return int(number)
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: float() of an integer beyond a double
         expected = "an integer" if kind == "int" else "a number"
         raise ValueError(f"feature '{name}' is {value!r}; expected {expected}") from None
+
+
+# What the serving_raw signature's int64 and float32 inputs can hold.
+_INT64 = (-(2**63), 2**63 - 1)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _json_value(value: Any, kind: str, name: str) -> Any:
+    """coerce() for a value a user typed as JSON: one value, within the range of the model's input type.
+
+    Raises:
+        ValueError: naming the feature, for a list or object, a number out of range, NaN or infinity.
+    """
+    if isinstance(value, (list, dict)):
+        raise ValueError(f"feature '{name}' is a JSON {type(value).__name__}; expected one value")
+    coerced = coerce(value, kind, name)
+    if kind == "int" and not _INT64[0] <= coerced <= _INT64[1]:
+        raise ValueError(f"feature '{name}' is {value!r}; expected an integer within the 64-bit range")
+    if kind == "float" and not (math.isfinite(coerced) and abs(coerced) <= _FLOAT32_MAX):
+        raise ValueError(f"feature '{name}' is {value!r}; expected a finite number (a 32-bit float)")
+    return coerced
 
 
 def instances_to_rows(
@@ -265,7 +286,7 @@ def instances_to_rows(
         row = {}
         for name, kind in kinds.items():
             if name in instance:
-                row[name] = coerce(instance[name], kind, name)
+                row[name] = _json_value(instance[name], kind, name)
             else:
                 row[name] = baseline[name] if baseline is not None else _MISSING[kind]
         rows.append(row)

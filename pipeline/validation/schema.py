@@ -27,9 +27,13 @@ def load_schema(path: str | Path) -> schema_pb2.Schema:
     """
     path = Path(path)
     try:
-        return text_format.Parse(path.read_text(), schema_pb2.Schema())
+        return text_format.Parse(path.read_bytes().decode("utf-8-sig"), schema_pb2.Schema())
     except FileNotFoundError:
         raise ValueError(f"schema file {path} does not exist") from None
+    except OSError as err:
+        raise ValueError(f"schema file {path} cannot be read: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"schema file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
     except text_format.ParseError as err:
         raise ValueError(f"schema file {path} is not a valid text-format Schema: {err}") from None
 

@@ -41,9 +41,13 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
 def _cmd_explain(args: argparse.Namespace, config: PipelineConfig) -> int:
     if args.file:
         try:
-            text = Path(args.file).read_text()
+            text = Path(args.file).read_bytes().decode("utf-8")
         except OSError as err:
             raise RunError(f"cannot read instances file {args.file}: {err.strerror}", EXIT_USAGE) from None
+        except UnicodeDecodeError as err:
+            raise RunError(
+                f"instances file {args.file} is not UTF-8 text (byte {err.start}); save it as UTF-8 JSON", EXIT_USAGE
+            ) from None
         instances = parse_instances(text, args.file)
     else:
         instances = parse_instances(args.instances, "--instances")

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
 from pipeline import serving_dir as sd
 from pipeline import validation
 from pipeline.config import PipelineConfig
@@ -18,6 +20,7 @@ from runners.serving.requests import SERVING_ENVIRONMENT, serving_features
 from runners.store import lineage as ln
 from runners.store.lineage import resolve_version
 from runners.store.metadata import open_store
+from runners.store.statistics import read_statistics
 
 _DESCRIPTION = """\
 Compares the requests `taxi-pipeline serve` logged (<home>/serving-logs/MODEL/*.tfrecord) with the
@@ -26,6 +29,22 @@ StatisticsGen output of the newest span it was trained on (train split; --span p
 Each SERVING feature is measured with TFDV's skew comparator: L-infinity distance for categories,
 Jensen-Shannon divergence for numbers. Thresholds: --threshold, else the schema's skew_comparator,
 else its drift limit. Exits 4 when a feature is over its threshold."""
+
+
+def read_training_statistics(statistics_uri: str) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """The train split of a StatisticsGen artifact.
+
+    Raises:
+        RunError: the split is missing (exit 2) or its file is damaged (exit 3, naming it).
+    """
+    found = read_statistics(statistics_uri)
+    if validation.DRIFT_SPLIT not in found:
+        raise RunError(
+            f"the training statistics at {statistics_uri} have no '{validation.DRIFT_SPLIT}' split; run the "
+            "pipeline again so StatisticsGen writes them",
+            EXIT_USAGE,
+        )
+    return found[validation.DRIFT_SPLIT]
 
 
 def _parse_thresholds(items: Sequence[str], known: set[str]) -> dict[str, float]:
@@ -88,12 +107,15 @@ def _cmd_skew(args: argparse.Namespace, config: PipelineConfig) -> int:
 
     # TensorFlow and TFDV log as they load: into <home>/logs, as for `drift`.
     with command_console(config, "skew"):
-        schema = validation.load_schema(schema_path)
+        try:
+            schema = validation.load_schema(schema_path)
+        except ValueError as err:  # the message names the file
+            raise RunError(str(err), EXIT_USAGE) from None
         thresholds = _parse_thresholds(args.threshold, {f.name for f in serving_features(schema)})
         records, files, warnings = read_request_log(folder)
         if not records:
             raise RunError(f"the request log in {folder} holds no complete record yet", EXIT_USAGE)
-        training = validation.load_statistics(statistics_uri, validation.DRIFT_SPLIT)
+        training = read_training_statistics(statistics_uri)
         rows = measure_skew(training, log_statistics(records, schema), schema, thresholds)
     training_rows = training.datasets[0].num_examples if training.datasets else 0
     skewed = [row for row in rows if row.skewed]

@@ -171,16 +171,20 @@ def unchanged_since_last_run(config: PipelineConfig, inputs: dict[str, Any]) -> 
         return None
     try:
         manifest = json.loads(manifest_path(config).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: deeply nested JSON, not a manifest of ours
         return None
     if not isinstance(manifest, dict) or manifest.get("inputs") != inputs:
         return None
     if manifest.get("home_state") != _home_state(config):
         return None
     summary = manifest.get("summary") or {}
+    if not isinstance(summary, dict):  # edited by hand or damaged: take the normal path, which rewrites it
+        return None
     pushed_path = summary.get("pushed_path")
     # The model the summary names must still be there to serve.
-    if summary.get("pushed") and not (pushed_path and (Path(pushed_path) / "saved_model.pb").is_file()):
+    if summary.get("pushed") and not (
+        isinstance(pushed_path, str) and pushed_path and (Path(pushed_path) / "saved_model.pb").is_file()
+    ):
         return None
     return Unchanged(str(manifest.get("run_id", "")), summary, str(manifest.get("summary_text", "")))
 

@@ -44,7 +44,7 @@ def read_holder(home: str | Path) -> dict[str, str]:
     """
     try:
         record = json.loads(lock_path(home).read_text() or "{}")
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: deeply nested JSON, not a record of ours
         return {}
     return {str(k): str(v) for k, v in record.items()} if isinstance(record, dict) else {}
 

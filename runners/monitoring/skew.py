@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from pipeline import validation
+from runners.errors import EXIT_INPUT, RunError
 from runners.serving.requests import serving_features
 
 
@@ -73,16 +74,29 @@ def read_request_log(folder: Path) -> tuple[list[bytes], list[Path], list[str]]:
         short when the server was killed mid-write still gives its complete records).
     """
     import tensorflow as tf
+    from google.protobuf.message import DecodeError
 
     records: list[bytes] = []
     warnings: list[str] = []
     files = sorted(folder.glob("*.tfrecord"))
     for path in files:
+        not_examples = 0
         try:
             for record in tf.data.TFRecordDataset(str(path)):
-                records.append(bytes(record.numpy()))
+                data = bytes(record.numpy())
+                try:
+                    tf.train.Example.FromString(data)
+                except DecodeError:  # a damaged record whose checksum still matched: not the server's
+                    not_examples += 1
+                    continue
+                records.append(data)
         except tf.errors.DataLossError:
-            warnings.append(f"{path} ends with an incomplete record (the server stopped mid-write); the rest is used")
+            warnings.append(
+                f"{path} ends with an incomplete or damaged record (the server stopped mid-write, or the file "
+                "was changed); the records before it are used"
+            )
+        if not_examples:
+            warnings.append(f"{path} holds {not_examples} record(s) that are not tf.Examples; they are left out")
     return records, files, warnings
 
 
@@ -96,7 +110,16 @@ def log_statistics(records: Sequence[bytes], schema: Any) -> Any:
     serving_schema = copy.deepcopy(schema)
     del serving_schema.feature[:]
     serving_schema.feature.extend(f for f in schema.feature if f.name in names)
-    batch = example_coder.ExamplesToRecordBatchDecoder(serving_schema.SerializeToString()).DecodeBatch(list(records))
+    try:
+        batch = example_coder.ExamplesToRecordBatchDecoder(serving_schema.SerializeToString()).DecodeBatch(
+            list(records)
+        )
+    except RuntimeError as err:  # tfx_bsl's decoder: a record whose values have another type than the schema's
+        raise RunError(
+            f"the request log holds rows that do not match the schema's SERVING features ({err}); it was written "
+            "for another schema or changed by hand: move those files out of the serving-logs folder",
+            EXIT_INPUT,
+        ) from None
     # The in-memory generator of TFDV 1.16 (not re-exported at the top level): the same statistics
     # generators as StatisticsGen, without starting a Beam pipeline for a few thousand rows.
     return stats_impl.generate_statistics_in_memory(batch, tfdv.StatsOptions(schema=serving_schema))

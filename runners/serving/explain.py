@@ -59,10 +59,14 @@ def parse_instances(text: str, source: str) -> list[dict[str, Any]]:
         RunError (exit 2): naming the source, when the text is not such JSON.
     """
     try:
-        document = json.loads(text)
+        document = json.loads(text.removeprefix("\ufeff"))  # a byte-order mark an editor saved
     except json.JSONDecodeError as err:
         raise RunError(
             f'{source} is not JSON ({err}); expected {{"instances": [{{feature: value}}, ...]}}', EXIT_USAGE
+        ) from None
+    except RecursionError:  # the json module parses nested arrays and objects recursively
+        raise RunError(
+            f'{source} nests JSON too deeply; expected {{"instances": [{{feature: value}}, ...]}}', EXIT_USAGE
         ) from None
     if isinstance(document, dict) and "instances" in document:
         document = document["instances"]

@@ -65,6 +65,8 @@ def read_json(folder: str | Path, name: str) -> Any:
         raise CorruptArtifactError(
             path, f"is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})"
         ) from None
+    except RecursionError:  # the json module parses nested arrays and objects recursively
+        raise CorruptArtifactError(path, "nests JSON too deeply to be the file its step writes") from None
 
 
 def read_json_object(folder: str | Path, name: str, required: tuple[str, ...] = ()) -> dict[str, Any] | None:

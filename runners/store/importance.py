@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pipeline import explanations, ids
@@ -38,7 +39,38 @@ def read_feature_importance(uri: str) -> dict[str, Any] | None:
     Raises:
         runners.store.artifacts.CorruptArtifactError: the file is there but damaged.
     """
-    return artifacts.read_json_object(uri, explanations.IMPORTANCE_FILE, IMPORTANCE_FIELDS)
+    document = artifacts.read_json_object(uri, explanations.IMPORTANCE_FILE, IMPORTANCE_FIELDS)
+    if document is None:
+        return None
+    # The summary, report and card format every entry as a number: a damaged one must not reach them.
+    path = f"{uri.rstrip('/')}/{explanations.IMPORTANCE_FILE}"
+    if not isinstance(document["metric"], str) or not _is_number(document["baseline_score"]):
+        raise artifacts.CorruptArtifactError(path, "holds a metric or baseline_score of the wrong type")
+    features = document["features"]
+    if not isinstance(features, list):
+        raise artifacts.CorruptArtifactError(path, "holds 'features' that is not a list")
+    for i, entry in enumerate(features):
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("feature"), str)
+            and _is_number(entry.get("importance"))
+            and _is_number(entry.get("std"))
+        ):
+            raise artifacts.CorruptArtifactError(
+                path, f"holds features[{i}] that is not {{feature: name, importance: number, std: number}}"
+            )
+    return document
+
+
+def _fits_model_input(value: Any) -> bool:
+    """A number the model's int64 or float input can take."""
+    if isinstance(value, int):
+        return not isinstance(value, bool) and -(2**63) <= value < 2**63
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def read_baseline(uri: str) -> dict[str, Any] | None:
@@ -47,7 +79,17 @@ def read_baseline(uri: str) -> dict[str, Any] | None:
     Raises:
         runners.store.artifacts.CorruptArtifactError: the file is there but damaged.
     """
-    return artifacts.read_json_object(uri, explanations.BASELINE_FILE)
+    document = artifacts.read_json_object(uri, explanations.BASELINE_FILE)
+    if document is None:
+        return None
+    for name, value in document.items():
+        # What explanations.baseline_row writes: one finite number or string per feature, which explain feeds the model.
+        if not (isinstance(value, str) or _fits_model_input(value)):
+            raise artifacts.CorruptArtifactError(
+                f"{uri.rstrip('/')}/{explanations.BASELINE_FILE}",
+                f"holds {value!r:.60} for feature '{name}', not one number or string",
+            )
+    return document
 
 
 def baseline_for_model(store: Any, model_id: int) -> dict[str, Any] | None:

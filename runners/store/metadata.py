@@ -228,7 +228,7 @@ def json_prop(artifact_or_execution: Artifact | Execution, name: str) -> Any:
         return None
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return None
 
 

@@ -38,6 +38,11 @@ class FeatureStatistics:
         return self.missing / total if total else 0.0
 
 
+def _text(value: str | bytes) -> str:
+    """A proto string field: protobuf hands back bytes when a damaged file's string is not UTF-8."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
 def feature_statistics(statistics: Any) -> list[FeatureStatistics]:
     """Turns a DatasetFeatureStatisticsList (one split) into rows, one per feature, sorted by name.
 
@@ -51,8 +56,10 @@ def feature_statistics(statistics: Any) -> list[FeatureStatistics]:
         return []
     rows = []
     for feature in statistics.datasets[0].features:
-        name = ".".join(feature.path.step) or feature.name
-        kind = statistics_pb2.FeatureNameStatistics.Type.Name(feature.type)
+        name = ".".join(map(_text, feature.path.step)) or _text(feature.name)
+        types = statistics_pb2.FeatureNameStatistics.Type
+        # A value no TFDV writes (a damaged file that still parses) is shown as its number.
+        kind = types.Name(feature.type) if feature.type in types.values() else f"type {feature.type}"
         if feature.HasField("num_stats"):
             numeric = feature.num_stats
             standard = [
@@ -84,7 +91,7 @@ def feature_statistics(statistics: Any) -> list[FeatureStatistics]:
                     present=int(strings.common_stats.num_non_missing),
                     missing=int(strings.common_stats.num_missing),
                     unique=int(strings.unique),
-                    top_values=[(v.value, v.frequency) for v in strings.top_values[:TOP_VALUES]],
+                    top_values=[(_text(v.value), v.frequency) for v in strings.top_values[:TOP_VALUES]],
                 )
             )
         else:
