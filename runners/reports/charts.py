@@ -173,6 +173,7 @@ def bar_rows(
     value_format: str = "{:.3f}",
     marker: float | None = None,
     marker_label: str = "",
+    bad_above: bool | None = None,
     width: int = 460,
     label_width: int = 150,
     row_height: int = 20,
@@ -180,7 +181,8 @@ def bar_rows(
 ) -> dict[str, Any]:
     """Horizontal bars, one per (label, value), on a scale from 0 to `maximum` with ticks.
 
-    A value of None is drawn as "n/a" without a bar (e.g. AUC of a slice with one class only).
+    A value of None is drawn as "n/a" without a bar (e.g. AUC of a slice with one class only). With a
+    marker, `bad_above` says which side of it is bad (drawn red): True above it, False below, None neither.
     """
     room = width - label_width - 60
     top = maximum if maximum > 0 else 1.0
@@ -195,10 +197,14 @@ def bar_rows(
                 "full_label": label,
                 "length": length,
                 "text": "n/a" if value is None or not math.isfinite(value) else value_format.format(value),
-                "over": marker is not None and value is not None and value > marker,
+                # Red when on the wrong side of the marker: above a drift limit, below an accuracy bound.
+                "over": marker is not None
+                and bad_above is not None
+                and value is not None
+                and (value > marker if bad_above else value < marker),
             }
         )
-    height = row_height * len(items) + 40
+    height = row_height * len(items) + (44 if axis_label else 28)
     ticks = [t for t in nice_ticks(0.0, top, 4) if t <= top]
     return {
         "id": chart_id,

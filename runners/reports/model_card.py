@@ -262,13 +262,16 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
             baseline = {"model_artifact_id": base.id, "versions": versions, "metrics": same_rows}
 
     calibration: list[tuple[float, float]] = []
+    single_class: list[str] = []
     if push.evaluation_uri:
         from runners.reports.charts import calibration_points
         from runners.store.plots import read_plots
 
-        overall_plots = read_plots(push.evaluation_uri).get("overall")
+        plots = read_plots(push.evaluation_uri)
+        overall_plots = plots.get("overall")
         if overall_plots is not None:
             calibration = calibration_points(overall_plots.calibration)
+        single_class = sorted(name for name, found in plots.items() if found.single_class)
 
     importance: dict[str, Any] | None = None
     features: list[dict[str, Any]] = []
@@ -307,6 +310,8 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
         "details": {k: fields[k] for k in ("owners", "license", "references")},
         "considerations": {k: fields[k] for k in ("ethical_considerations", "tradeoffs")},
         "graphics": {"calibration": calibration},
+        # Slices whose eval rows all have one label: their AUC is undefined, shown as n/a.
+        "single_class_slices": single_class,
     }
 
 
@@ -397,8 +402,18 @@ def _sections(card: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[s
     columns = _metric_columns(card)
     overall = card["metrics"]["overall"]
     rows = [["slice", *columns], ["overall", *[_number(overall.get(c), c) for c in columns]]]
-    rows += [[name, *[_number(m.get(c), c) for c in columns]] for name, m in sorted_slices(card)]
-    sections.append(("Evaluation metrics", ["TFMA on the eval split of the training window."], rows))
+    undefined = set(card.get("single_class_slices", []))
+    rows += [
+        [name, *["n/a" if c == "auc" and name in undefined else _number(m.get(c), c) for c in columns]]
+        for name, m in sorted_slices(card)
+    ]
+    sections.append(
+        (
+            "Evaluation metrics",
+            ["TFMA on the eval split of the training window. AUC reads n/a where a slice's eval rows share one label."],
+            rows,
+        )
+    )
     sections.append(
         (
             "Thresholds",
@@ -535,6 +550,7 @@ def graphics(card: Mapping[str, Any]) -> list[dict[str, Any]]:
             1.0,
             marker=bound,
             marker_label=f"threshold {bound:g}" if bound is not None else "",
+            bad_above=False,
             width=560,
             label_width=150,
             axis_label=metric,

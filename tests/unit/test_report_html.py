@@ -90,7 +90,9 @@ def test_a_skewed_histogram_uses_quantile_bins_on_a_log_axis() -> None:
 
 
 def test_bars_are_scaled_to_the_maximum_and_undefined_values_read_n_a() -> None:
-    chart = charts.bar_rows("b", [("a", 0.3), ("b", 0.9), ("c", None)], maximum=0.6, marker=0.4, width=460)
+    chart = charts.bar_rows(
+        "b", [("a", 0.3), ("b", 0.9), ("c", None)], maximum=0.6, marker=0.4, width=460, bad_above=True
+    )
     room = 460 - 150 - 60
 
     assert [r["length"] for r in chart["rows"]] == [room / 2, room, 0.0]  # 0.9 is clipped to the scale
