@@ -47,7 +47,7 @@ class _Frame:
         self, width: int, height: int, x_range: tuple[float, float], y_range: tuple[float, float], left: int = 56
     ) -> None:
         self.width, self.height = width, height
-        self.left, self.right, self.top, self.bottom = left, 14, 26, 44
+        self.left, self.right, self.top, self.bottom = left, 14, 42, 44
         self.x_low, self.x_high = x_range
         self.y_low, self.y_high = y_range
         if self.x_high <= self.x_low:
@@ -99,6 +99,7 @@ def line_chart(
     width: int = 380,
     height: int = 300,
     note: str = "",
+    x_ticks: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """A chart of one or more curves, each a list of (x, y) points, with axes, ticks and a legend.
 
@@ -114,6 +115,7 @@ def line_chart(
         width: pixels.
         height: pixels.
         note: a sentence under the chart.
+        x_ticks: the x ticks (default: round values across the range), e.g. whole epochs.
     """
     points = [p for _, pts in series for p in pts if all(math.isfinite(v) for v in p)]
     xs = [p[0] for p in points] or [0.0, 1.0]
@@ -131,6 +133,8 @@ def line_chart(
             {
                 "name": name,
                 "color": COLORS[index % len(COLORS)],
+                # The legend runs in one line between the title and the plot.
+                "legend_x": frame.left + index * 150,
                 "points": " ".join(f"{x},{y}" for x, y in coordinates),
                 # Markers only where few points make a line hard to read.
                 "markers": [
@@ -141,7 +145,7 @@ def line_chart(
                 else [],
             }
         )
-    chart = frame.axes(x_label, y_label, nice_ticks(*x_range), nice_ticks(*y_range))
+    chart = frame.axes(x_label, y_label, nice_ticks(*x_range) if x_ticks is None else x_ticks, nice_ticks(*y_range))
     chart.update(id=chart_id, title=title, series=drawn, note=note, kind="line", diagonal=None)
     if diagonal:
         low = max(x_range[0], y_range[0])
@@ -178,6 +182,7 @@ def bar_rows(
     label_width: int = 150,
     row_height: int = 20,
     axis_label: str = "",
+    show_axis: bool = True,
 ) -> dict[str, Any]:
     """Horizontal bars, one per (label, value), on a scale from 0 to `maximum` with ticks.
 
@@ -204,7 +209,7 @@ def bar_rows(
                 and (value > marker if bad_above else value < marker),
             }
         )
-    height = row_height * len(items) + (44 if axis_label else 28)
+    height = row_height * len(items) + ((44 if axis_label else 28) if show_axis else 8)
     ticks = [t for t in nice_ticks(0.0, top, 4) if t <= top]
     return {
         "id": chart_id,
@@ -218,6 +223,7 @@ def bar_rows(
         "axis_y": row_height * len(items) + 6,
         "ticks": [{"at": round(label_width + room * t / top, 1), "text": tick_label(t)} for t in ticks],
         "axis_label": axis_label,
+        "show_axis": show_axis,
         "marker": None
         if marker is None
         else {"x": round(label_width + room * min(marker, top) / top, 1), "title": marker_label},

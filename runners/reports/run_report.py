@@ -343,6 +343,7 @@ def loss_chart(history: Mapping[str, Sequence[float]] | None) -> dict[str, Any] 
         "epoch",
         "binary cross-entropy",
         (0.5, epochs + 0.5),
+        x_ticks=[float(e) for e in range(1, epochs + 1)],
         note=f"{epochs} epoch(s), from the history the Trainer wrote beside its TensorBoard logs.",
     )
 
@@ -460,6 +461,7 @@ def _importance(data: ReportData) -> dict[str, Any]:
                     value_format="{:+.4f}",
                     width=300,
                     label_width=4,
+                    show_axis=False,
                 ),
                 "num": False,
             },

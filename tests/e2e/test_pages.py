@@ -105,7 +105,7 @@ def test_the_model_card_draws_its_slices_and_calibration(healthy_home: HealthyHo
 def test_compare_shows_two_runs_side_by_side_as_text_json_and_html(healthy_home: HealthyHome, tmp_path: Path) -> None:
     store = md.connect(healthy_home.home / "metadata.db")
     ingest, trained = md.run_ids(store, PIPELINE)[:2]
-    page = tmp_path / "compare.html"
+    page = tmp_path / "out" / "compare.html"
 
     result = run_cli("compare", "--home", str(healthy_home.home), ingest, trained, "--json", "--html", str(page))
 
