@@ -109,11 +109,12 @@ def _drift(data: ReportData) -> dict[str, Any]:
 
 
 def _metrics(a: ReportData, b: ReportData) -> list[dict[str, Any]]:
-    def by_slice(data: ReportData) -> dict[str, dict[str, float]]:
-        # AUC of a slice whose rows all have one label is undefined: left out, so it reads n/a.
+    def by_slice(data: ReportData) -> dict[str, dict[str, float | None]]:
+        # AUC of a slice whose rows all have one label is undefined: None, which reads n/a; a run
+        # without an evaluation has no slices at all, which reads "-".
         return (
             {
-                s.name: {k: v for k, v in s.candidate.items() if not (k == "auc" and auc_undefined(s, data.plots))}
+                s.name: {k: None if k == "auc" and auc_undefined(s, data.plots) else v for k, v in s.candidate.items()}
                 for s in data.evaluation.slices
             }
             if data.evaluation
@@ -127,13 +128,18 @@ def _metrics(a: ReportData, b: ReportData) -> list[dict[str, Any]]:
     found = []
     for name in names:
         metrics = METRIC_ORDER if name == "overall" else SLICE_METRICS
-        values = {
+        values: dict[str, dict[str, Any]] = {
             m: {"a": before.get(name, {}).get(m), "b": after.get(name, {}).get(m)}
             for m in metrics
             if m in before.get(name, {}) or m in after.get(name, {})
         }
-        for pair in values.values():
+        for m, pair in values.items():
             pair["change"] = _delta(pair["a"], pair["b"])
+            pair["undefined"] = [
+                side
+                for side, found in (("a", before), ("b", after))
+                if m in found.get(name, {}) and found[name][m] is None
+            ]
         found.append({"slice": name, "metrics": values})
     return found
 
@@ -203,10 +209,10 @@ def compare(store: metadata_store.MetadataStore, config: PipelineConfig, run_a: 
     }
 
 
-def _m(value: float | None, metric: str, signed: bool = False) -> str:
-    """A metric as the run report prints it; a missing AUC is undefined on that slice (n/a)."""
+def _m(value: float | None, metric: str, signed: bool = False, undefined: bool = False) -> str:
+    """A metric as the run report prints it: n/a where it is undefined on the slice, "-" where not measured."""
     if value is None:
-        return "n/a" if metric == "auc" else "-"
+        return "n/a" if undefined else "-"
     return metric_text(value, metric, "diff" if signed else "candidate")
 
 
@@ -227,7 +233,13 @@ def format_text(result: dict[str, Any]) -> str:
         format_table(
             ["slice", "metric", "A", "B", "change"],
             [
-                [m["slice"], k, _n(v["a"]), _n(v["b"]), _n(v["change"], signed=True)]
+                [
+                    m["slice"],
+                    k,
+                    _m(v["a"], k, undefined="a" in v["undefined"]),
+                    _m(v["b"], k, undefined="b" in v["undefined"]),
+                    _m(v["change"], k, signed=True),
+                ]
                 for m in result["metrics"]
                 for k, v in m["metrics"].items()
             ],
@@ -301,8 +313,8 @@ def _triple(values: dict[str, Any], metric: str, slice_name: str) -> list[dict[s
     """The A, B and change cells of one metric, the change's exact value in data attributes."""
     change = values.get("change")
     return [
-        {"text": _m(values.get("a"), metric), "num": True},
-        {"text": _m(values.get("b"), metric), "num": True},
+        {"text": _m(values.get("a"), metric, undefined="a" in values.get("undefined", [])), "num": True},
+        {"text": _m(values.get("b"), metric, undefined="b" in values.get("undefined", [])), "num": True},
         {
             "text": _m(change, metric, signed=True) if change is not None else "-",
             "num": True,
@@ -325,7 +337,7 @@ def render_html(result: dict[str, Any]) -> str:
             width=560,
             label_width=170,
         )
-        if importance
+        if any(r["change"] is not None for r in importance)
         else None
     )
     tables = {
