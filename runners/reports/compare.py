@@ -13,7 +13,7 @@ from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
 
-from pipeline import ids
+from pipeline import ids, validation
 from pipeline.config import PipelineConfig
 from pipeline.text_table import format_table
 from runners.errors import EXIT_USAGE, RunError
@@ -309,6 +309,10 @@ def _num(value: Any, digits: int = 4, signed: bool = False, **attrs: Any) -> dic
     return {"text": _n(value, digits, signed), "num": True, "attrs": attrs}
 
 
+def _share(value: float | None) -> dict[str, Any]:
+    return {"text": "-" if value is None else f"{value:.1%}", "num": True}
+
+
 def _triple(values: dict[str, Any], metric: str, slice_name: str) -> list[dict[str, Any]]:
     """The A, B and change cells of one metric, the change's exact value in data attributes."""
     change = values.get("change")
@@ -365,14 +369,22 @@ def render_html(result: dict[str, Any]) -> str:
                 _num(s["mean"]["change"], 3, True),
                 _num(s["median"]["a"], 3),
                 _num(s["median"]["b"], 3),
-                _num(s["missing_share"]["a"], 3),
-                _num(s["missing_share"]["b"], 3),
+                _share(s["missing_share"]["a"]),
+                _share(s["missing_share"]["b"]),
+                _num(s["unique"]["a"]),
+                _num(s["unique"]["b"]),
             ]
             for s in result["statistics"]
         ],
         "drift": {
             key: [
-                [r["feature"], r["measure"], _num(r["value"], 3), _num(r["limit"], 3), {"pill": r["status"]}]
+                [
+                    r["feature"],
+                    validation.MEASURE_NAMES.get(r["measure"], r["measure"]),
+                    _num(r["value"], 3),
+                    _num(r["limit"], 3),
+                    {"pill": r["status"]},
+                ]
                 for r in result["drift"][key]["rows"]
             ]
             for key in ("a", "b")
