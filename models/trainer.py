@@ -21,6 +21,10 @@ from models.model import build_keras_model
 # Written to the Trainer's model_run output: the hyperparameters the model was trained with.
 HYPERPARAMETERS_FILE = "hyperparameters.json"
 
+# Also in model_run: Keras's loss and metrics per epoch, for the run report's training curves
+# (reading them back from the TensorBoard event files would need TensorFlow in every reader).
+HISTORY_FILE = "history.json"
+
 DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "batch_size": 256,
     "learning_rate": 0.003,
@@ -126,7 +130,7 @@ def run_fn(fn_args: FnArgs) -> None:
         learning_rate=float(params["learning_rate"]),
     )
     epochs, steps_per_epoch = epochs_for(fn_args.train_steps)
-    model.fit(
+    history = model.fit(
         train,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
@@ -138,6 +142,8 @@ def run_fn(fn_args: FnArgs) -> None:
         ],
         verbose=0,
     )
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
+        f.write(json.dumps({k: [float(v) for v in vs] for k, vs in history.history.items()}, indent=2))
     model.save(
         fn_args.serving_model_dir,
         save_format="tf",

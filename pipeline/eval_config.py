@@ -24,7 +24,8 @@ def create_eval_config(
 
     Returns:
         An EvalConfig computing AUC, binary accuracy, precision, recall and calibration overall
-        and per slice, with both thresholds on binary accuracy overall and the slice bound if set.
+        and per slice, the calibration and confusion-matrix plots (the ROC and PR curves), with
+        both thresholds on binary accuracy overall and the slice bound if set.
     """
     accuracy_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_binary_accuracy}),
@@ -72,7 +73,9 @@ def create_eval_config(
                     tfma.MetricConfig(class_name="Precision"),
                     tfma.MetricConfig(class_name="Recall"),
                     tfma.MetricConfig(class_name="Calibration"),
+                    # The report's and model card's pictures: reliability diagram, ROC and PR curves.
                     tfma.MetricConfig(class_name="CalibrationPlot"),
+                    tfma.MetricConfig(class_name="ConfusionMatrixPlot"),
                 ]
             )
         ],

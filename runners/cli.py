@@ -71,6 +71,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "runners.commands.explain:configure",
         "explain predictions of a pushed model: which raw features pushed each probability up or down",
     ),
+    "compare": (
+        "runners.commands.compare:configure",
+        "compare two runs (default: the last two training runs): data, drift, metrics, importance, config",
+    ),
     "model-card": (
         "runners.commands.model_card:configure",
         "write the model card (HTML and Markdown) of a published version",

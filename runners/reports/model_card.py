@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import html
+import importlib.util
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -100,6 +101,68 @@ def _slice_text(spec: Mapping[str, Any]) -> str:
     return "overall" if not keys else "by " + ", ".join(keys)
 
 
+# Model Card Toolkit's descriptive fields, kept in the repository beside the model code.
+CARD_FIELDS_FILE = "model_card.yaml"
+
+DEFAULT_FIELDS: dict[str, Any] = {
+    "owners": [{"name": "the pipeline's maintainers", "contact": "not given"}],
+    "license": "not given",
+    "references": [],
+    "ethical_considerations": [],
+    "tradeoffs": [],
+    "limitations": [],
+}
+
+
+def card_fields_path() -> Path | None:
+    """models/model_card.yaml, found without importing the models package (runners do not import model code)."""
+    spec = importlib.util.find_spec("models")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / CARD_FIELDS_FILE
+
+
+def card_fields(path: Path | None = None) -> dict[str, Any]:
+    """Reads the card's owners, license, references, ethical considerations, tradeoffs and limitations.
+
+    Args:
+        path: the YAML file (default: models/model_card.yaml).
+
+    Returns:
+        Each field from the file, or its default when the file or the field is absent.
+
+    Raises:
+        RunError (exit 2): the file is not YAML, or a field has the wrong shape; the message names both.
+    """
+    import yaml
+
+    from runners.errors import EXIT_USAGE, RunError
+
+    path = path or card_fields_path()
+    loaded: Any = {}
+    if path is not None and path.is_file():
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as err:
+            raise RunError(f"{path} is not valid YAML: {err}", EXIT_USAGE) from None
+    if not isinstance(loaded, dict):
+        raise RunError(f"{path} must hold a mapping of model card fields, not {type(loaded).__name__}", EXIT_USAGE)
+    unknown = sorted(set(loaded) - set(DEFAULT_FIELDS))
+    if unknown:
+        raise RunError(
+            f"{path}: unknown model card field(s) {', '.join(unknown)}; expected {', '.join(DEFAULT_FIELDS)}",
+            EXIT_USAGE,
+        )
+    fields = {**DEFAULT_FIELDS, **{k: v for k, v in loaded.items() if v is not None}}
+    for name, value in fields.items():
+        expected = str if name == "license" else list
+        if not isinstance(value, expected):
+            raise RunError(
+                f"{path}: field {name} must be a {expected.__name__}, not {type(value).__name__}", EXIT_USAGE
+            )
+    return fields
+
+
 def limitations(slices: Mapping[str, Mapping[str, float]], thresholds: Sequence[Mapping[str, Any]]) -> list[str]:
     """Known limitations: slices below a value threshold (gated or not), slices too small to judge, standing notes."""
     notes: list[str] = []
@@ -189,9 +252,26 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
         if baseline_models:
             base = baseline_models[0]
             versions = sorted(p.version for p in pushes if p.model_id == base.id and p.kind == "push")
-            base_push = next((p for p in pushes if p.model_id == base.id and p.evaluation_uri), None)
-            base_metrics = read_evaluation(base_push.evaluation_uri)[0] if base_push is not None else {}
-            baseline = {"model_artifact_id": base.id, "versions": versions, "metrics": base_metrics}
+            # The baseline's values on this evaluation's rows (candidate - change), which the change
+            # threshold compared; the baseline's own evaluation scored it on other rows.
+            same_rows = {
+                name: value - overall[f"{name}_diff"]
+                for name, value in overall.items()
+                if not name.endswith("_diff") and f"{name}_diff" in overall
+            }
+            baseline = {"model_artifact_id": base.id, "versions": versions, "metrics": same_rows}
+
+    calibration: list[tuple[float, float]] = []
+    single_class: list[str] = []
+    if push.evaluation_uri:
+        from runners.reports.charts import calibration_points
+        from runners.store.plots import read_plots
+
+        plots = read_plots(push.evaluation_uri)
+        overall_plots = plots.get("overall")
+        if overall_plots is not None:
+            calibration = calibration_points(overall_plots.calibration)
+        single_class = sorted(name for name, found in plots.items() if found.single_class)
 
     importance: dict[str, Any] | None = None
     features: list[dict[str, Any]] = []
@@ -209,6 +289,7 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
                 for name, value in sorted(typical.items())
             ]
 
+    fields = card_fields()
     return {
         "model_name": model_name,
         "version": push.version,
@@ -224,33 +305,79 @@ def gather(store: Any, push: Any, pushes: Sequence[Any], model_name: str) -> dic
         "blessed": push.blessing_id is not None,
         "baseline": baseline,
         "importance": importance,
-        "limitations": limitations(slices, thresholds),
+        "limitations": limitations(slices, thresholds) + list(fields["limitations"]),
         "lineage": lineage,
+        "details": {k: fields[k] for k in ("owners", "license", "references")},
+        "considerations": {k: fields[k] for k in ("ethical_considerations", "tradeoffs")},
+        "graphics": {"calibration": calibration},
+        # Slices whose eval rows all have one label: their AUC is undefined, shown as n/a.
+        "single_class_slices": single_class,
     }
 
 
-def _number(value: Any) -> str:
+def _number(value: Any, metric: str = "") -> str:
     if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
+        return "-" if value is None else str(value)
+    if metric == "example_count" or isinstance(value, int):
+        return f"{int(value):,}"
     if isinstance(value, float):
-        # Counts (example_count) arrive as floats; real-valued metrics keep four decimals, 1.0 included.
-        return f"{int(value):,}" if value.is_integer() and abs(value) > 1 else f"{value:.4f}"
+        return f"{value:.4f}"
     return str(value)
 
 
 def _metric_columns(card: Mapping[str, Any]) -> list[str]:
-    names: set[str] = set(card["metrics"]["overall"])
+    """The metrics the card shows: TFMA's values, not the `<metric>_diff` changes stored beside them."""
+    names: set[str] = {n for n in card["metrics"]["overall"] if not n.endswith("_diff")}
     for metrics in card["metrics"]["slices"].values():
-        names |= set(metrics)
+        names |= {n for n in metrics if not n.endswith("_diff")}
     preferred = ["example_count", "binary_accuracy", "auc", "precision", "recall", "calibration"]
     return [n for n in preferred if n in names] + sorted(names - set(preferred))
+
+
+def _slice_key(name: str) -> tuple[str, float, str]:
+    """Sorts "feature=value" slices by feature, then numerically by value when it is a number (hour 2 before 10)."""
+    feature, _, value = name.partition("=")
+    try:
+        return feature, float(value), ""
+    except ValueError:
+        return feature, math.inf, value
+
+
+def sorted_slices(card: Mapping[str, Any]) -> list[tuple[str, Mapping[str, float]]]:
+    """The card's slices in natural order."""
+    return sorted(card["metrics"]["slices"].items(), key=lambda item: _slice_key(item[0]))
+
+
+def _people(owners: Sequence[Any]) -> str:
+    return "; ".join(
+        f"{o.get('name', '?')} ({o['contact']})"
+        if isinstance(o, Mapping) and o.get("contact")
+        else str(o.get("name", o))
+        if isinstance(o, Mapping)
+        else str(o)
+        for o in owners
+    )
+
+
+def _risks(items: Sequence[Any]) -> list[str]:
+    return [
+        f"{i.get('name', '')}: {i.get('mitigation', '')}".strip(": ") if isinstance(i, Mapping) else str(i)
+        for i in items
+    ]
 
 
 def _sections(card: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]] | None]]:
     """The card as (title, paragraphs, table rows with a header row first or None), shared by both renderers."""
     sections: list[tuple[str, list[str], list[list[str]] | None]] = []
+    details = card.get("details") or DEFAULT_FIELDS
+    sections.append(
+        (
+            "Model details",
+            [f"Owners: {_people(details['owners']) or 'not given'}.", f"License: {details['license']}."]
+            + ([f"Reference: {r}" for r in details["references"]] or ["References: none given."]),
+            None,
+        )
+    )
     sections.append(("Intended use", [card["intended_use"], f"Label: {card['label']}."], None))
     training = card["training"]
     sections.append(
@@ -273,9 +400,20 @@ def _sections(card: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[s
         )
     )
     columns = _metric_columns(card)
-    rows = [["slice", *columns], ["overall", *[_number(card["metrics"]["overall"].get(c)) for c in columns]]]
-    rows += [[name, *[_number(m.get(c)) for c in columns]] for name, m in sorted(card["metrics"]["slices"].items())]
-    sections.append(("Evaluation metrics", ["TFMA on the eval split of the training window."], rows))
+    overall = card["metrics"]["overall"]
+    rows = [["slice", *columns], ["overall", *[_number(overall.get(c), c) for c in columns]]]
+    undefined = set(card.get("single_class_slices", []))
+    rows += [
+        [name, *["n/a" if c == "auc" and name in undefined else _number(m.get(c), c) for c in columns]]
+        for name, m in sorted_slices(card)
+    ]
+    sections.append(
+        (
+            "Evaluation metrics",
+            ["TFMA on the eval split of the training window. AUC reads n/a where a slice's eval rows share one label."],
+            rows,
+        )
+    )
     sections.append(
         (
             "Thresholds",
@@ -291,12 +429,25 @@ def _sections(card: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[s
     else:
         versions = ", ".join(map(str, baseline["versions"])) or "not a pushed version"
         metrics = baseline["metrics"]
+        shown = [c for c in columns if c in metrics]
         sections.append(
             (
                 "Baseline",
-                [f"The model serving before (version {versions}, model artifact {baseline['model_artifact_id']})."],
-                [["metric", "this model", "baseline"]]
-                + [[c, _number(card["metrics"]["overall"].get(c)), _number(metrics.get(c))] for c in columns],
+                [
+                    f"The model serving before (version {versions}, model artifact {baseline['model_artifact_id']}), "
+                    "scored by the same Evaluator on the same eval rows as this model; the change is what the "
+                    "change threshold judged."
+                ],
+                [["metric", "this model", "baseline", "change"]]
+                + [
+                    [
+                        c,
+                        _number(overall.get(c), c),
+                        _number(metrics.get(c), c),
+                        "-" if overall.get(f"{c}_diff") is None else f"{overall[f'{c}_diff']:+.4f}",
+                    ]
+                    for c in shown
+                ],
             )
         )
     importance = card["importance"]
@@ -329,6 +480,11 @@ def _sections(card: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[s
                 [["feature", "typical value"]] + [[f["name"], str(f["typical_value"])] for f in card["features"]],
             )
         )
+    considerations = card.get("considerations") or DEFAULT_FIELDS
+    sections.append(
+        ("Ethical considerations", _risks(considerations["ethical_considerations"]) or ["None recorded."], None)
+    )
+    sections.append(("Tradeoffs", _risks(considerations["tradeoffs"]) or ["None recorded."], None))
     sections.append(("Known limitations", card["limitations"], None))
     sections.append(
         (
@@ -339,6 +495,10 @@ def _sections(card: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[s
         )
     )
     return sections
+
+
+# Sections whose paragraphs are a list of items.
+LIST_SECTIONS = ("Known limitations", "Ethical considerations", "Tradeoffs")
 
 
 def _md_cell(text: str) -> str:
@@ -359,7 +519,7 @@ def render_markdown(card: Mapping[str, Any]) -> str:
     lines = [f"# Model card: {card['model_name']} version {card['version']}", "", f"Pushed {card['pushed_at']}.", ""]
     for title, paragraphs, table in _sections(card):
         lines += [f"## {title}", ""]
-        if title == "Known limitations":
+        if title in LIST_SECTIONS:
             lines += [f"- {_md_cell(p)}" for p in paragraphs]
         else:
             lines += [_md_cell(p) for p in paragraphs]
@@ -371,36 +531,78 @@ def render_markdown(card: Mapping[str, Any]) -> str:
 
 _NUMBER = re.compile(r"[-+]?[\d,.]+")
 
-_CSS = (
-    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
-    "h1{font-size:1.6rem}h2{font-size:1.2rem;border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:2rem}"
-    "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}"
-    "th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}"
-)
+
+def graphics(card: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The card's charts: the gated metric per slice of each slice feature, and the calibration curve."""
+    from runners.reports import charts
+
+    shown: list[dict[str, Any]] = []
+    metric = next((t["metric"] for t in card["thresholds"] if t["kind"] == "value"), "binary_accuracy")
+    bound = next((t["bound"] for t in card["thresholds"] if t["kind"] == "value" and t["slice"] == "overall"), None)
+    by_feature: dict[str, list[tuple[str, float | None]]] = {}
+    for name, metrics in sorted_slices(card):
+        feature, _, value = name.partition("=")
+        by_feature.setdefault(feature, []).append((value, metrics.get(metric)))
+    for feature, items in by_feature.items():
+        chart = charts.bar_rows(
+            f"card-slices-{feature}",
+            items,
+            1.0,
+            marker=bound,
+            marker_label=f"threshold {bound:g}" if bound is not None else "",
+            bad_above=False,
+            width=560,
+            label_width=150,
+            axis_label=metric,
+        )
+        shown.append({"title": f"{metric} by {feature}", "bars": chart})
+    points = (card.get("graphics") or {}).get("calibration") or []
+    if points:
+        shown.append(
+            {
+                "title": "Calibration",
+                "line": charts.line_chart(
+                    "card-calibration",
+                    "Calibration (reliability)",
+                    [("this model", [tuple(p) for p in points])],
+                    "mean predicted probability",
+                    "observed big-tipper rate",
+                    (0.0, 1.0),
+                    (0.0, 1.0),
+                    diagonal=True,
+                    note="TFMA's calibration plot in tenths of the predicted probability; on the dashed line "
+                    "predictions match outcomes.",
+                ),
+            }
+        )
+    return shown
 
 
 def render_html(card: Mapping[str, Any]) -> str:
-    """Renders the card as one self-contained HTML page (inline CSS, no external resources, values escaped)."""
-    e = html.escape
-    title = f"Model card: {card['model_name']} version {card['version']}"
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{e(title)}</h1><p>Pushed {e(card['pushed_at'])}.</p>",
-    ]
+    """Renders the card as one self-contained HTML page (templates/model_card.html.j2, values escaped)."""
+    sections = []
     for heading, paragraphs, table in _sections(card):
-        parts.append(f"<h2>{e(heading)}</h2>")
-        if heading == "Known limitations":
-            parts.append("<ul>" + "".join(f"<li>{e(p)}</li>" for p in paragraphs) + "</ul>")
-        else:
-            parts += [f"<p>{e(p)}</p>" for p in paragraphs]
+        rows = None
         if table:
-            # The run report's tables; a cell is right-aligned when it is a number, whatever its column.
-            rows = [[h.td(c, class_="num") if _NUMBER.fullmatch(c) else c for c in row] for row in table[1:]]
-            parts.append(h.table(table[0], rows))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+            # A cell is right-aligned when it is a number, whatever its column.
+            rows = [[{"text": c, "num": True} if _NUMBER.fullmatch(c) else c for c in row] for row in table[1:]]
+        sections.append(
+            {
+                "title": heading,
+                "id": re.sub(r"[^a-z]+", "-", heading.lower()).strip("-"),
+                "paragraphs": paragraphs,
+                "as_list": heading in LIST_SECTIONS,
+                "headers": table[0] if table else None,
+                "rows": rows,
+            }
+        )
+    return h.render(
+        "model_card.html.j2",
+        title=f"Model card: {card['model_name']} version {card['version']}",
+        card=card,
+        sections=sections,
+        graphics=graphics(card),
+    )
 
 
 def card_path(home: str | Path, version: int | str) -> Path:

@@ -49,6 +49,12 @@ class ReportData:
     importance: dict[str, Any] | None = None
     # The pushed version's model card (runners/reports/model_card.py), if one was written.
     model_card: str | None = None
+    # The DAG as this run executed it: (producer node, consumer node) for each artifact handed on.
+    edges: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    # TFMA's plots of the candidate, by slice name (runners.store.plots.read_plots).
+    plots: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The Trainer's loss and metrics per epoch (runners.store.plots.read_history), if it wrote them.
+    history: dict[str, list[float]] | None = None
 
     @property
     def trained(self) -> bool:
@@ -59,6 +65,19 @@ class ReportData:
 def _run_started(store: metadata_store.MetadataStore, run_id: str) -> float | None:
     context = md.run_context(store, run_id)
     return ln.seconds(context.create_time_since_epoch) if context is not None else None
+
+
+def run_edges(store: metadata_store.MetadataStore, executions: dict[str, Any]) -> list[tuple[str, str]]:
+    """(producer, consumer) node pairs of the run: an artifact one execution output and another took as input."""
+    by_id = {execution.id: node for node, execution in executions.items()}
+    events = store.get_events_by_execution_ids(list(by_id))
+    outputs = {e.artifact_id: by_id[e.execution_id] for e in events if e.type in (e.OUTPUT, e.DECLARED_OUTPUT)}
+    pairs = {
+        (outputs[e.artifact_id], by_id[e.execution_id])
+        for e in events
+        if e.type in (e.INPUT, e.DECLARED_INPUT) and e.artifact_id in outputs
+    }
+    return sorted(pairs)
 
 
 def gather(store: metadata_store.MetadataStore, config: PipelineConfig, run_id: str) -> ReportData:
@@ -79,6 +98,7 @@ def gather(store: metadata_store.MetadataStore, config: PipelineConfig, run_id: 
     from runners.reports.model_card import card_path
     from runners.store import gates
     from runners.store.importance import read_feature_importance
+    from runners.store.plots import read_history, read_plots
     from runners.store.summary import summarize
 
     executions = md.run_executions(store, run_id)
@@ -130,6 +150,9 @@ def gather(store: metadata_store.MetadataStore, config: PipelineConfig, run_id: 
     models = md.outputs(store, trainer, "model") if trainer is not None else []
     if models:
         lineage = ln.model_lineage(store, models[0])
+    model_runs = md.outputs(store, trainer, "model_run") if trainer is not None else []
+    history = read_history(model_runs[0].uri) if model_runs else None
+    plots = read_plots(summary.evaluation_uri) if evaluation is not None and summary.evaluation_uri else {}
 
     importance = read_feature_importance(summary.feature_importance_uri) if summary.feature_importance_uri else None
     model_card = None
@@ -157,4 +180,7 @@ def gather(store: metadata_store.MetadataStore, config: PipelineConfig, run_id: 
         generated=time.time(),
         importance=importance,
         model_card=model_card,
+        edges=run_edges(store, executions),
+        plots=plots,
+        history=history,
     )

@@ -30,6 +30,8 @@ class FeatureStatistics:
     unique: int | None = None
     top_values: list[tuple[str, float]] = dataclasses.field(default_factory=list)
     histogram: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
+    # TFDV's quantiles histogram: buckets of about equal row counts (for skewed features' charts).
+    quantiles: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
 
     @property
     def missing_share(self) -> float:
@@ -80,6 +82,12 @@ def feature_statistics(statistics: Any) -> list[FeatureStatistics]:
                     histogram=[(b.low_value, b.high_value, b.sample_count) for b in standard[0].buckets]
                     if standard
                     else [],
+                    quantiles=[
+                        (b.low_value, b.high_value, b.sample_count)
+                        for hist in numeric.histograms
+                        if hist.type == statistics_pb2.Histogram.HistogramType.QUANTILES
+                        for b in hist.buckets
+                    ],
                 )
             )
         elif feature.HasField("string_stats"):

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from runners.errors import RunError
 from runners.reports import model_card
 
 
@@ -108,7 +112,8 @@ def test_html_is_self_contained_and_escapes_values() -> None:
     assert "<script>" not in page
     assert "payment_type=&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<style>" in page
-    assert not re.search(r"(src|href)\s*=", page)
+    assert not re.search(r"src\s*=", page)
+    assert all(link.startswith("#") for link in re.findall(r'href="([^"]*)"', page))  # in-page navigation only
     assert "http://" not in page and "https://" not in page
     assert "0.8123" in page and "0.9012" in page
     # Numbers right-aligned, text not, in the run report's table markup.
@@ -119,3 +124,39 @@ def test_a_first_model_says_it_had_no_baseline_and_missing_importance_is_said() 
     text = model_card.render_markdown(_card(baseline=None, importance=None, features=[]))
     assert "None: the first blessed model" in text
     assert "Not recorded for this model." in text
+
+
+def test_the_card_s_tables_agree_with_themselves() -> None:
+    overall = {"binary_accuracy": 0.8804, "binary_accuracy_diff": 0.0060, "example_count": 224.0, "auc": 0.5}
+    slices = {f"trip_start_hour={h}": {"binary_accuracy": 0.9, "example_count": 1.0} for h in (10, 2, 0, 1)}
+    card = _card(
+        metrics={"overall": overall, "slices": slices},
+        baseline={"model_artifact_id": 7, "versions": [1], "metrics": {"binary_accuracy": 0.8804 - 0.0060}},
+        single_class_slices=["trip_start_hour=2"],
+    )
+
+    text = model_card.render_markdown(card)
+
+    assert "_diff" not in text  # metric rows only
+    hours = re.findall(r"\| trip_start_hour=(\d+) \|", text)
+    assert hours == ["0", "1", "2", "10"]
+    assert "| trip_start_hour=0 | 1 | 0.9000 |" in text  # a count is an integer, not 1.0000
+    assert "| trip_start_hour=2 | 1 | 0.9000 | n/a |" in text
+    assert "| binary_accuracy | 0.8804 | 0.8744 | +0.0060 |" in text  # baseline + change = this model
+
+
+def test_model_card_toolkit_fields_come_from_the_repo_file_with_defaults(tmp_path: Path) -> None:
+    shipped = model_card.card_fields()
+    assert shipped["owners"] and shipped["license"] and shipped["ethical_considerations"] and shipped["tradeoffs"]
+
+    partial = tmp_path / "card.yaml"
+    partial.write_text("license: MIT\n")
+    fields = model_card.card_fields(partial)
+    assert fields["license"] == "MIT" and fields["owners"] == model_card.DEFAULT_FIELDS["owners"]
+
+    partial.write_text("licence: MIT\n")
+    with pytest.raises(RunError, match=r"card.yaml: unknown model card field\(s\) licence"):
+        model_card.card_fields(partial)
+    partial.write_text("tradeoffs: one\n")
+    with pytest.raises(RunError, match="field tradeoffs must be a list, not str"):
+        model_card.card_fields(partial)

@@ -56,6 +56,10 @@ def test_the_wheel_holds_every_module_and_the_profiles(wheel: Path) -> None:
     }
     assert expected - names == set()
     assert "pipeline/profiles.yaml" in names
+    # The reports' templates and the model card's fields are data files the wheel must carry too.
+    templates = {str(p.relative_to(ROOT)) for p in (ROOT / "runners" / "reports" / "templates").glob("*.j2")}
+    assert templates and templates <= names
+    assert "models/model_card.yaml" in names
     assert not any(name.startswith("tests/") for name in names)
 
 

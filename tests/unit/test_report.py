@@ -206,12 +206,12 @@ def test_feature_importance_lists_every_feature_largest_first_with_exact_values(
     assert 'id="importance-table"' in document and "<i>fare</i>" not in document
     assert "&lt;i&gt;fare&lt;/i&gt;" in document
     assert ">+0.0123</td>" in document and ">-0.0004</td>" in document
-    assert "its auc drops when one feature&#x27;s values are shuffled across 1,200 eval rows" in document
+    assert "its auc drops when one feature&#39;s values are shuffled across 1,200 eval rows" in document
     assert "Unshuffled, its auc on those rows is 0.8123." in document
     # One inline bar per feature, scaled to the largest; a negative importance draws no bar.
     section = document.split('id="importance"')[1].split("</section>")[0]
     assert section.count("<svg") == 3
-    assert 'width="190.0"' in section and 'width="0.0"' in section  # 240 - 4 - 46 px of room
+    assert 'width="236.0"' in section and 'width="0.0"' in section  # 300 - 4 - 60 px of room
 
 
 def test_the_pushed_version_names_its_model_card_or_how_to_write_one() -> None:

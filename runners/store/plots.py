@@ -1,0 +1,158 @@
+"""TFMA's plots (calibration, confusion matrices at thresholds) and the Trainer's loss history, read as plain records.
+
+The plots are TFMA's PlotsForSlice protos in TFRecord files; they are read with the protobuf module alone
+(loaded from TFMA's package without importing TFMA, which imports TensorFlow and Beam), so a report reads
+its pictures in milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import struct
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+_PROTO_MODULE = "tensorflow_model_analysis.proto.metrics_for_slice_pb2"
+
+# The Trainer's per-epoch Keras history in its model_run output (models/trainer.py's HISTORY_FILE:
+# runners do not import model code).
+HISTORY_FILE = "history.json"
+
+
+@dataclasses.dataclass
+class CurvePoint:
+    """One threshold of TFMA's confusion-matrix plot."""
+
+    threshold: float
+    true_positive_rate: float  # recall
+    false_positive_rate: float
+    precision: float
+
+
+@dataclasses.dataclass
+class CalibrationBucket:
+    """One bucket of TFMA's calibration plot: the examples whose prediction fell in [low, high)."""
+
+    low: float
+    high: float
+    examples: float
+    mean_prediction: float
+    mean_label: float
+
+
+@dataclasses.dataclass
+class SlicePlots:
+    """The plots of one slice."""
+
+    curve: list[CurvePoint] = dataclasses.field(default_factory=list)
+    calibration: list[CalibrationBucket] = dataclasses.field(default_factory=list)
+    positives: float | None = None
+    negatives: float | None = None
+
+    @property
+    def single_class(self) -> bool:
+        """Whether the slice's labels are all one class (AUC is undefined there, whatever TFMA prints)."""
+        return self.positives is not None and self.negatives is not None and min(self.positives, self.negatives) == 0
+
+
+def _proto_module() -> ModuleType:
+    """TFMA's metrics_for_slice_pb2, imported by file if TFMA itself is not loaded yet.
+
+    The module depends on protobuf's wrappers alone; registering it under its own name means a later
+    `import tensorflow_model_analysis` reuses it instead of registering the descriptors twice.
+    """
+    if _PROTO_MODULE in sys.modules:
+        return sys.modules[_PROTO_MODULE]
+    package = importlib.util.find_spec("tensorflow_model_analysis")
+    if package is None or not package.submodule_search_locations:
+        raise ImportError("tensorflow_model_analysis is not installed")
+    location = Path(next(iter(package.submodule_search_locations))) / "proto" / "metrics_for_slice_pb2.py"
+    spec = importlib.util.spec_from_file_location(_PROTO_MODULE, location)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_PROTO_MODULE] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def tfrecords(path: Path) -> Iterator[bytes]:
+    """The records of an uncompressed TFRecord file (length, its CRC, data, its CRC; CRCs not checked)."""
+    with path.open("rb") as stream:
+        while header := stream.read(12):
+            if len(header) < 12:
+                raise ValueError(f"{path}: truncated TFRecord header")
+            (length,) = struct.unpack("<Q", header[:8])
+            data = stream.read(length)
+            if len(data) < length or len(stream.read(4)) < 4:
+                raise ValueError(f"{path}: truncated TFRecord")
+            yield data
+
+
+def _slice_name(slice_key: Any) -> str:
+    parts = []
+    for single in slice_key.single_slice_keys:
+        kind = single.WhichOneof("kind")
+        value = getattr(single, kind) if kind else ""
+        parts.append(f"{single.column}={value.decode() if isinstance(value, bytes) else value}")
+    return ", ".join(parts) or "overall"
+
+
+def read_plots(evaluation_uri: str) -> dict[str, SlicePlots]:
+    """Reads the candidate model's plots of an Evaluator output, per slice ("overall", "feature=value").
+
+    Returns:
+        Slice name -> plots; {} when the evaluation computed no plots (older eval configs).
+    """
+    files = sorted(Path(evaluation_uri).glob("plots*"))
+    if not files:
+        return {}
+    pb2 = _proto_module()
+    found: dict[str, SlicePlots] = {}
+    for path in files:
+        for record in tfrecords(path):
+            plots = pb2.PlotsForSlice.FromString(record)
+            name = _slice_name(plots.slice_key)
+            for item in plots.plot_keys_and_values:
+                # The baseline model's plots carry its name; the candidate's are the ones without
+                # is_baseline, which TFMA writes first. Keep the candidate's: the first of each kind.
+                value = item.value
+                target = found.setdefault(name, SlicePlots())
+                if value.HasField("confusion_matrix_at_thresholds") and not target.curve:
+                    matrices = value.confusion_matrix_at_thresholds.matrices
+                    target.curve = [
+                        CurvePoint(m.threshold, m.recall, m.false_positive_rate, m.precision) for m in matrices
+                    ]
+                    if matrices:
+                        first = matrices[0]
+                        target.positives = first.true_positives + first.false_negatives
+                        target.negatives = first.true_negatives + first.false_positives
+                if value.HasField("calibration_histogram_buckets") and not target.calibration:
+                    target.calibration = [
+                        CalibrationBucket(
+                            b.lower_threshold_inclusive,
+                            b.upper_threshold_exclusive,
+                            b.num_weighted_examples.value,
+                            b.total_weighted_refined_prediction.value / b.num_weighted_examples.value,
+                            b.total_weighted_label.value / b.num_weighted_examples.value,
+                        )
+                        for b in value.calibration_histogram_buckets.buckets
+                        if b.num_weighted_examples.value > 0
+                    ]
+    return found
+
+
+def read_history(model_run_uri: str) -> dict[str, list[float]] | None:
+    """Reads the Trainer's per-epoch history (loss, val_loss, metrics), or None when it wrote none."""
+    path = Path(model_run_uri) / HISTORY_FILE
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    return {str(k): [float(v) for v in vs] for k, vs in document.items() if isinstance(vs, list)}
