@@ -25,6 +25,9 @@ DEFAULT_PROFILES_FILE = Path(__file__).resolve().parent / "profiles.yaml"
 ENV_PREFIX = "TAXI_PIPELINE_"
 PUSH_TARGETS = ("filesystem", "vertex")
 _LABEL = re.compile(r"[a-z][a-z0-9_-]{0,62}=[a-z0-9_-]{0,63}")
+_NETWORK = re.compile(r"projects/[^/\s]+/global/networks/[^/\s]+")
+_SUBNETWORK = re.compile(r"regions/[^/\s]+/subnetworks/[^/\s]+")
+_KMS_KEY = re.compile(r"projects/[^/\s]+/locations/[^/\s]+/keyRings/[^/\s]+/cryptoKeys/[^/\s]+")
 
 
 class ConfigError(ValueError):
@@ -92,8 +95,17 @@ class PipelineConfig:
     image: str = ""
     # Runs the pipeline, its Dataflow jobs and training; empty means the project's default account.
     service_account: str = ""
-    # key=value labels on the Vertex pipeline job.
+    # key=value labels on the Vertex pipeline job (and the jobs, models and endpoints it creates).
     labels: tuple[str, ...] = ()
+    # A VPC to peer the pipeline job, training jobs and endpoint with (projects/NUMBER/global/networks/NAME);
+    # empty uses Google's network. Dataflow workers take dataflow_subnetwork (regions/R/subnetworks/S) and,
+    # with dataflow_public_ips false, private IPs only.
+    network: str = ""
+    dataflow_subnetwork: str = ""
+    dataflow_public_ips: bool = True
+    # A Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) encrypting what the run creates:
+    # the pipeline job, training jobs, Dataflow state, the model and the endpoint. Empty: Google-managed keys.
+    encryption_key: str = ""
     # When set, ExampleGen reads the rows this BigQuery query returns instead of CSV span folders.
     bigquery_query: str = ""
     # Run the Beam components (ExampleGen, StatisticsGen, Transform, Evaluator) on Dataflow.
@@ -236,6 +248,24 @@ class PipelineConfig:
         )
         _require(self.push_target in PUSH_TARGETS, "push_target", self.push_target, f"one of {', '.join(PUSH_TARGETS)}")
         _require(0 <= self.traffic_percentage <= 100, "traffic_percentage", self.traffic_percentage, "an integer 0-100")
+        _require(
+            not self.network or _NETWORK.fullmatch(self.network) is not None,
+            "network",
+            self.network,
+            "a VPC network's full name, projects/PROJECT_NUMBER/global/networks/NAME",
+        )
+        _require(
+            not self.dataflow_subnetwork or _SUBNETWORK.fullmatch(self.dataflow_subnetwork) is not None,
+            "dataflow_subnetwork",
+            self.dataflow_subnetwork,
+            "a subnetwork as Dataflow takes it, regions/REGION/subnetworks/NAME",
+        )
+        _require(
+            not self.encryption_key or _KMS_KEY.fullmatch(self.encryption_key) is not None,
+            "encryption_key",
+            self.encryption_key,
+            "a Cloud KMS key's full name, projects/P/locations/L/keyRings/R/cryptoKeys/K",
+        )
         for label in self.labels:
             _require(
                 _LABEL.fullmatch(label) is not None,
