@@ -126,6 +126,14 @@ class PipelineConfig:
     traffic_percentage: int = 100
     serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
     serving_machine_type: str = "n1-standard-2"
+    # Vertex AI Model Monitoring of that endpoint (pipeline/model_monitoring.py): thresholds come from the
+    # schema's skew/drift limits; these say who hears of a breach, how much traffic is analysed, how often,
+    # and which training data (a gs:// CSV file or bq://project.dataset.table) skew is measured against
+    # (empty: drift only).
+    monitoring_emails: tuple[str, ...] = ()
+    monitoring_sample_rate: float = 0.8
+    monitoring_interval_hours: int = 24
+    monitoring_training_data: str = ""
 
     # `taxi-pipeline serve`: TF Serving's REST API over the versions in serving_dir. Loopback by
     # default: the server has no authentication, so exposing it is a deliberate choice.
@@ -265,6 +273,31 @@ class PipelineConfig:
             "encryption_key",
             self.encryption_key,
             "a Cloud KMS key's full name, projects/P/locations/L/keyRings/R/cryptoKeys/K",
+        )
+        _require(
+            0.0 < self.monitoring_sample_rate <= 1.0,
+            "monitoring_sample_rate",
+            self.monitoring_sample_rate,
+            "0 < rate <= 1",
+        )
+        _require(
+            self.monitoring_interval_hours >= 1,
+            "monitoring_interval_hours",
+            self.monitoring_interval_hours,
+            "an integer >= 1 (Vertex monitors in whole hours)",
+        )
+        for email in self.monitoring_emails:
+            _require(
+                re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email) is not None,
+                "monitoring_emails",
+                self.monitoring_emails,
+                f"email addresses; {email!r} is not one",
+            )
+        _require(
+            not self.monitoring_training_data or self.monitoring_training_data.startswith(("gs://", "bq://")),
+            "monitoring_training_data",
+            self.monitoring_training_data,
+            "a gs://...csv file or a bq://project.dataset.table, or empty for drift only",
         )
         for label in self.labels:
             _require(
