@@ -23,6 +23,10 @@ class VertexTraining:
     accelerator_type: str = ""
     accelerator_count: int = 0
     service_account: str = ""
+    # A VPC to peer the job with (projects/NUMBER/global/networks/NAME), a Cloud KMS key, key=value labels.
+    network: str = ""
+    encryption_key: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
 
     def trainer_custom_config(self) -> dict[str, Any]:
         """Returns the custom_config entries TFX's Vertex Trainer reads to launch the job."""
@@ -31,8 +35,17 @@ class VertexTraining:
         return {
             vertex.ENABLE_VERTEX_KEY: True,
             vertex.VERTEX_REGION_KEY: self.region,
-            vertex.TRAINING_ARGS_KEY: {"project": self.project, "job_spec": self._job_spec()},
+            vertex.TRAINING_ARGS_KEY: self._training_args(),
         }
+
+    def _training_args(self) -> dict[str, Any]:
+        """TFX's training args: the job spec plus the CustomJob's own labels and encryption key."""
+        args: dict[str, Any] = {"project": self.project, "job_spec": self._job_spec()}
+        if self.labels:
+            args["labels"] = dict(self.labels)
+        if self.encryption_key:
+            args["encryption_spec"] = {"kms_key_name": self.encryption_key}
+        return args
 
     def _job_spec(self) -> dict[str, Any]:
         """The Vertex AI custom job: one machine running the pipeline image."""
@@ -51,6 +64,8 @@ class VertexTraining:
         }
         if self.service_account:
             job_spec["service_account"] = self.service_account
+        if self.network:
+            job_spec["network"] = self.network
         return job_spec
 
     def tuner_custom_config(self, trials_working_dir: str) -> dict[str, Any]:
@@ -64,7 +79,7 @@ class VertexTraining:
         return {
             vertex.ENABLE_VERTEX_KEY: True,
             vertex.VERTEX_REGION_KEY: self.region,
-            vertex.experimental.TUNING_ARGS_KEY: {"project": self.project, "job_spec": self._job_spec()},
+            vertex.experimental.TUNING_ARGS_KEY: self._training_args(),
             vertex.experimental.REMOTE_TRIALS_WORKING_DIR_KEY: trials_working_dir,
         }
 

@@ -84,6 +84,9 @@ def vertex_training_of(config: PipelineConfig) -> VertexTraining | None:
         accelerator_type=config.training_accelerator_type,
         accelerator_count=config.training_accelerator_count,
         service_account=config.service_account,
+        network=config.network,
+        encryption_key=config.encryption_key,
+        labels=tuple(config.label_map.items()),
     )
 
 

@@ -287,3 +287,30 @@ def test_network_key_and_labels_reach_the_run_the_schedule_and_dataflow(spec_fil
 def test_network_and_key_fields_must_be_full_resource_names(field: str, value: str) -> None:
     with pytest.raises(ConfigError, match=field):
         _config(**{field: value})
+
+
+def test_network_key_and_labels_reach_the_training_custom_job() -> None:
+    # TFX's own Vertex client turns the Trainer's custom_config into the CustomJob it sends; the result
+    # must be an aiplatform CustomJob carrying our network, key and labels.
+    from google.cloud.aiplatform_v1.types import custom_job as gca_custom_job
+    from tfx.extensions.google_cloud_ai_platform import training_clients
+    from tfx.v1.extensions import google_cloud_ai_platform as tfx_vertex
+
+    from runners.pipeline_args import vertex_training_of
+
+    config = _config(network=NETWORK, encryption_key=KEY, labels=["app=taxi-pipeline", "env=prod"])
+    training = vertex_training_of(config)
+    assert training is not None
+    job_args = dict(training.trainer_custom_config()[tfx_vertex.TRAINING_ARGS_KEY])
+    assert job_args.pop("project") == PROJECT  # TFX's runner pops it the same way
+    # Without __init__: it builds a gapic client, which looks for credentials on the metadata server.
+    client = object.__new__(training_clients.VertexJobClient)
+    client._region = "us-central1"
+    built = client.create_training_job(
+        {}, {}, {}, "tfx.components.trainer.executor.GenericExecutor", job_args, None, None
+    )
+    job = gca_custom_job.CustomJob(**built)
+    assert job.job_spec.network == NETWORK
+    assert job.encryption_spec.kms_key_name == KEY
+    assert {"app": "taxi-pipeline", "env": "prod"}.items() <= dict(job.labels).items()
+    assert job.job_spec.worker_pool_specs[0].container_spec.image_uri == IMAGE
