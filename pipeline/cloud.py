@@ -102,6 +102,18 @@ class VertexServing:
     min_replicas: int = 1
     max_replicas: int = 1
     service_account: str = ""
+    # A Cloud KMS key for the model and the endpoint, and key=value labels on both (empty: none).
+    encryption_key: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def key_and_labels(self) -> dict[str, Any]:
+        """The keyword arguments aiplatform's Model.upload and Endpoint.create take for the key and labels."""
+        found: dict[str, Any] = {}
+        if self.encryption_key:
+            found["encryption_spec_key_name"] = self.encryption_key
+        if self.labels:
+            found["labels"] = {str(k): str(v) for k, v in self.labels}
+        return found
 
     def to_custom_config(self) -> dict[str, Any]:
         """Returns the pusher's custom_config."""

@@ -103,4 +103,6 @@ def vertex_serving_of(config: PipelineConfig) -> VertexServing | None:
         traffic_percentage=config.traffic_percentage,
         machine_type=config.serving_machine_type,
         service_account=config.service_account,
+        encryption_key=config.encryption_key,
+        labels=tuple(config.label_map.items()),
     )

@@ -314,3 +314,62 @@ def test_network_key_and_labels_reach_the_training_custom_job() -> None:
     assert job.encryption_spec.kms_key_name == KEY
     assert {"app": "taxi-pipeline", "env": "prod"}.items() <= dict(job.labels).items()
     assert job.job_spec.worker_pool_specs[0].container_spec.image_uri == IMAGE
+
+
+def test_key_and_labels_reach_the_model_upload_and_the_endpoint() -> None:
+    # Through the pusher's custom_config as the compiled spec carries it (JSON), into aiplatform's calls;
+    # a recording stand-in for aiplatform answers (the upload itself needs a project).
+    from google.api_core import exceptions
+
+    from pipeline.cloud import VertexServing
+    from pipeline.vertex_pusher import push_to_registry
+    from runners.pipeline_args import vertex_serving_of
+
+    config = _config(endpoint_name="taxi-endpoint", encryption_key=KEY, labels=["app=taxi-pipeline", "env=prod"])
+    serving = vertex_serving_of(config)
+    assert serving is not None
+    settings = VertexServing.from_custom_config(json.loads(json.dumps(serving.to_custom_config())))
+    calls: dict[str, dict[str, Any]] = {}
+
+    class Version:
+        version_id = "1"
+        versioned_resource_name = "projects/p/locations/l/models/taxi_big_tipper@1"
+
+        def deploy(self, **kwargs: Any) -> None:
+            calls["deploy"] = kwargs
+
+    class Endpoint:
+        resource_name = "projects/p/locations/l/endpoints/1"
+
+        def __init__(self, name: str = "") -> None:
+            self.traffic_split: dict[str, int] = {}
+
+        @staticmethod
+        def list(**kwargs: Any) -> list[Any]:
+            return []
+
+        @staticmethod
+        def create(**kwargs: Any) -> Endpoint:
+            calls["endpoint"] = kwargs
+            return Endpoint()
+
+    class Model:
+        def __init__(self, model_name: str) -> None:
+            raise exceptions.NotFound(model_name)
+
+        @staticmethod
+        def upload(**kwargs: Any) -> Version:
+            calls["upload"] = kwargs
+            return Version()
+
+    class Aiplatform:
+        def init(self, **kwargs: Any) -> None:
+            pass
+
+    fake = Aiplatform()
+    fake.Model, fake.Endpoint = Model, Endpoint  # type: ignore[attr-defined]
+    push_to_registry("gs://test-bucket/push/1", settings, fake)
+
+    for call in ("upload", "endpoint"):
+        assert calls[call]["encryption_spec_key_name"] == KEY
+        assert calls[call]["labels"] == {"app": "taxi-pipeline", "env": "prod"}
