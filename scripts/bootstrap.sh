@@ -70,9 +70,10 @@ if [ -f "$stamp" ]; then
   exit 0
 fi
 
-py=""
+py=""  # set when the venv must be (re)created
 [ -x "$venv/bin/python" ] && is_py310 "$venv/bin/python" || py=$(find_python)
-uv=$(find_uv "${py:-$venv/bin/python}") || uv=""
+# uv is installed by a base Python's pip (an existing venv may lack pip); the venv's own as a last resort.
+uv=$(find_uv "${py:-$(find_python 2>/dev/null || echo "$venv/bin/python")}") || uv=""
 
 if [ -n "$py" ]; then
   echo "setup: creating $venv with $py" >&2
