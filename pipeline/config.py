@@ -583,6 +583,9 @@ def load_config(
         env_name = ENV_PREFIX + name.upper()
         if name != "profile" and env_name in env:
             values[name] = _coerce(name, env[env_name], f"environment variable {env_name}")
+    # Google's own variable (Cloud Shell and Cloud Build steps set it) names the project when nothing else does.
+    if not values.get("gcp_project") and env.get("GOOGLE_CLOUD_PROJECT", "").strip():
+        values["gcp_project"] = env["GOOGLE_CLOUD_PROJECT"].strip()
     for name, value in (overrides or {}).items():
         if name not in FIELDS:
             raise ConfigError(f"unknown config field '{name}'; known fields: {', '.join(sorted(FIELDS))}")

@@ -373,3 +373,10 @@ def test_key_and_labels_reach_the_model_upload_and_the_endpoint() -> None:
     for call in ("upload", "endpoint"):
         assert calls[call]["encryption_spec_key_name"] == KEY
         assert calls[call]["labels"] == {"app": "taxi-pipeline", "env": "prod"}
+
+
+def test_google_cloud_project_names_the_project_when_nothing_else_does() -> None:
+    assert load_config("vertex", environ={"GOOGLE_CLOUD_PROJECT": "from-google"}).gcp_project == "from-google"
+    both = {"GOOGLE_CLOUD_PROJECT": "from-google", "TAXI_PIPELINE_GCP_PROJECT": "ours"}
+    assert load_config("vertex", environ=both).gcp_project == "ours"
+    assert load_config("vertex", overrides={"gcp_project": "flag"}, environ=both).gcp_project == "flag"
