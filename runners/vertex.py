@@ -190,7 +190,7 @@ def build_job(
         )
     except (ValueError, TypeError) as err:
         raise RunError(f"cannot prepare a Vertex job from {template}: {err}", EXIT_USAGE) from None
-    _never_cache_resolvers(job)
+    _never_cache_resolvers(job, config)
     return job
 
 
@@ -206,17 +206,32 @@ def resolver_tasks(pipeline_spec: Mapping[str, Any]) -> list[str]:
     return sorted(found)
 
 
-def _never_cache_resolvers(job: Any) -> None:
-    """Turns caching off on the resolver tasks, which aiplatform stamps with the job's caching choice.
+def pipeline_context(config: PipelineConfig) -> str:
+    """The ML Metadata context Vertex AI Pipelines files every run of this pipeline under."""
+    return (
+        f"projects/{config.gcp_project}/locations/{config.region}/metadataStores/default/contexts/"
+        f"{config.pipeline_name}"
+    )
 
-    A cached resolver would hand a later run the baseline model or spans an earlier run found; TFX
-    compiles them uncached for that reason.
+
+def _never_cache_resolvers(job: Any, config: PipelineConfig) -> None:
+    """Turns caching off on the resolver tasks, and scopes their metadata queries to this pipeline.
+
+    aiplatform stamps every task with the job's caching choice; a cached resolver would hand a later run
+    the baseline an earlier run found (TFX compiles them uncached). TFX's latest-blessed-model query
+    looks at the whole metadata store, so another pipeline's blessed model could become the baseline;
+    `in_context` limits it to this pipeline's runs.
     """
     from google.protobuf import json_format
 
     spec = json_format.MessageToDict(job._gca_resource._pb.pipeline_spec)
     for name in resolver_tasks(spec):
         spec["root"]["dag"]["tasks"][name]["cachingOptions"] = {"enableCache": False}
+    scope = f' AND in_context("{pipeline_context(config)}")'
+    for executor in spec.get("deploymentSpec", {}).get("executors", {}).values():
+        for query in executor.get("resolver", {}).get("outputArtifactQueries", {}).values():
+            if "in_context(" not in query.get("filter", ""):
+                query["filter"] = query.get("filter", "") + scope
     job._gca_resource.pipeline_spec = spec
 
 

@@ -380,3 +380,21 @@ def test_google_cloud_project_names_the_project_when_nothing_else_does() -> None
     both = {"GOOGLE_CLOUD_PROJECT": "from-google", "TAXI_PIPELINE_GCP_PROJECT": "ours"}
     assert load_config("vertex", environ=both).gcp_project == "ours"
     assert load_config("vertex", overrides={"gcp_project": "flag"}, environ=both).gcp_project == "flag"
+
+
+def test_resolver_queries_are_scoped_to_this_pipeline(spec_file: Path) -> None:
+    compiled = json.loads(spec_file.read_text())["pipelineSpec"]["deploymentSpec"]["executors"]
+    before = [
+        q["filter"] for e in compiled.values() for q in e.get("resolver", {}).get("outputArtifactQueries", {}).values()
+    ]
+    assert before and not any("in_context" in f for f in before)  # TFX queries the whole metadata store
+
+    config = _config()
+    sent = vertex.create_request(config, _job(spec_file, config)).pipeline_job.pipeline_spec["deploymentSpec"]
+    after = [
+        q["filter"]
+        for e in sent["executors"].values()
+        for q in e.get("resolver", {}).get("outputArtifactQueries", {}).values()
+    ]
+    context = "projects/test-project/locations/us-central1/metadataStores/default/contexts/taxi"
+    assert sorted(after) == sorted(f'{f} AND in_context("{context}")' for f in before)
