@@ -26,7 +26,7 @@ class VertexTraining:
     # A VPC to peer the job with (projects/NUMBER/global/networks/NAME), a Cloud KMS key, key=value labels.
     network: str = ""
     encryption_key: str = ""
-    labels: tuple[tuple[str, str], ...] = ()
+    labels: tuple[str, ...] = ()  # key=value, as the config holds them
 
     def trainer_custom_config(self) -> dict[str, Any]:
         """Returns the custom_config entries TFX's Vertex Trainer reads to launch the job."""
@@ -42,7 +42,7 @@ class VertexTraining:
         """TFX's training args: the job spec plus the CustomJob's own labels and encryption key."""
         args: dict[str, Any] = {"project": self.project, "job_spec": self._job_spec()}
         if self.labels:
-            args["labels"] = dict(self.labels)
+            args["labels"] = dict(label.split("=", 1) for label in self.labels)
         if self.encryption_key:
             args["encryption_spec"] = {"kms_key_name": self.encryption_key}
         return args
@@ -104,7 +104,7 @@ class VertexServing:
     service_account: str = ""
     # A Cloud KMS key for the model and the endpoint, and key=value labels on both (empty: none).
     encryption_key: str = ""
-    labels: tuple[tuple[str, str], ...] = ()
+    labels: tuple[str, ...] = ()  # key=value, as the config holds them
 
     def key_and_labels(self) -> dict[str, Any]:
         """The keyword arguments aiplatform's Model.upload and Endpoint.create take for the key and labels."""
@@ -112,7 +112,7 @@ class VertexServing:
         if self.encryption_key:
             found["encryption_spec_key_name"] = self.encryption_key
         if self.labels:
-            found["labels"] = {str(k): str(v) for k, v in self.labels}
+            found["labels"] = dict(label.split("=", 1) for label in self.labels)
         return found
 
     def to_custom_config(self) -> dict[str, Any]:

@@ -86,7 +86,7 @@ def vertex_training_of(config: PipelineConfig) -> VertexTraining | None:
         service_account=config.service_account,
         network=config.network,
         encryption_key=config.encryption_key,
-        labels=tuple(config.label_map.items()),
+        labels=config.labels,
     )
 
 
@@ -104,5 +104,5 @@ def vertex_serving_of(config: PipelineConfig) -> VertexServing | None:
         machine_type=config.serving_machine_type,
         service_account=config.service_account,
         encryption_key=config.encryption_key,
-        labels=tuple(config.label_map.items()),
+        labels=config.labels,
     )
