@@ -16,17 +16,19 @@ ENV TF_USE_LEGACY_KERAS=1 \
 
 WORKDIR /pipeline
 
-# `python -m pip`: the interpreter that runs the steps is the one that gets the packages.
+# The same path as scripts/bootstrap.sh: uv, pinned with hashes in requirements-uv.lock, installs the
+# hash-checked lock without resolution into the interpreter that runs the steps (`--python`). `install`,
+# not `sync`: the base image's own packages stay; the lock's versions replace theirs.
 # The locked dependencies first, so this layer is rebuilt only when the lock changes.
-COPY requirements.lock ./
+COPY requirements-uv.lock requirements.lock ./
 RUN python -c "import sys; assert sys.version_info[:2] == (3, 10), sys.version" \
- && python -m pip install --quiet --no-cache-dir "pip==24.2" \
- && python -m pip install --quiet --no-cache-dir --no-deps -r requirements.lock
+ && python -m pip install --quiet --no-cache-dir --no-deps --only-binary :all: --require-hashes --target /opt/uv -r requirements-uv.lock \
+ && /opt/uv/bin/uv pip install --quiet --no-cache --python "$(command -v python)" --require-hashes --no-deps -r requirements.lock
 
 # Then the project, installed as the README does, so dotted paths such as models.trainer.run_fn import
 # in every container. The copy keeps schema/schema.pbtxt at /pipeline/schema (the vertex profile's schema_path).
 COPY . ./
-RUN python -m pip install --quiet --no-cache-dir --no-deps . \
+RUN /opt/uv/bin/uv pip install --quiet --no-cache --python "$(command -v python)" --no-deps . \
  && python -c "import models.trainer, pipeline.pipeline, runners.vertex"
 
 # Vertex steps and Vertex Training set their own command; Dataflow runs the entrypoint.

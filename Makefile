@@ -1,5 +1,5 @@
 # One-command entry points. Every target sets up .venv from the lock files first (idempotent).
-.PHONY: setup setup-dev run test test-fast check format clean
+.PHONY: setup setup-dev run test test-fast test-setup check format clean
 
 ARGS ?=
 
@@ -20,6 +20,10 @@ test: setup-dev
 ## test-fast: unit tests only
 test-fast: setup-dev
 	.venv/bin/python -m pytest -m "not e2e" $(ARGS)
+
+## test-setup: builds a venv with uv and one with the pip fallback and compares both with the lock (minutes)
+test-setup: setup-dev
+	TAXI_TEST_SETUP=1 .venv/bin/python -m pytest tests/e2e/test_setup.py $(ARGS)
 
 ## check: formatting, lint and types
 check: setup-dev

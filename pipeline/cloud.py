@@ -23,6 +23,10 @@ class VertexTraining:
     accelerator_type: str = ""
     accelerator_count: int = 0
     service_account: str = ""
+    # A VPC to peer the job with (projects/NUMBER/global/networks/NAME), a Cloud KMS key, key=value labels.
+    network: str = ""
+    encryption_key: str = ""
+    labels: tuple[str, ...] = ()  # key=value, as the config holds them
 
     def trainer_custom_config(self) -> dict[str, Any]:
         """Returns the custom_config entries TFX's Vertex Trainer reads to launch the job."""
@@ -31,8 +35,17 @@ class VertexTraining:
         return {
             vertex.ENABLE_VERTEX_KEY: True,
             vertex.VERTEX_REGION_KEY: self.region,
-            vertex.TRAINING_ARGS_KEY: {"project": self.project, "job_spec": self._job_spec()},
+            vertex.TRAINING_ARGS_KEY: self._training_args(),
         }
+
+    def _training_args(self) -> dict[str, Any]:
+        """TFX's training args: the job spec plus the CustomJob's own labels and encryption key."""
+        args: dict[str, Any] = {"project": self.project, "job_spec": self._job_spec()}
+        if self.labels:
+            args["labels"] = dict(label.split("=", 1) for label in self.labels)
+        if self.encryption_key:
+            args["encryption_spec"] = {"kms_key_name": self.encryption_key}
+        return args
 
     def _job_spec(self) -> dict[str, Any]:
         """The Vertex AI custom job: one machine running the pipeline image."""
@@ -51,6 +64,8 @@ class VertexTraining:
         }
         if self.service_account:
             job_spec["service_account"] = self.service_account
+        if self.network:
+            job_spec["network"] = self.network
         return job_spec
 
     def tuner_custom_config(self, trials_working_dir: str) -> dict[str, Any]:
@@ -64,7 +79,7 @@ class VertexTraining:
         return {
             vertex.ENABLE_VERTEX_KEY: True,
             vertex.VERTEX_REGION_KEY: self.region,
-            vertex.experimental.TUNING_ARGS_KEY: {"project": self.project, "job_spec": self._job_spec()},
+            vertex.experimental.TUNING_ARGS_KEY: self._training_args(),
             vertex.experimental.REMOTE_TRIALS_WORKING_DIR_KEY: trials_working_dir,
         }
 
@@ -87,6 +102,18 @@ class VertexServing:
     min_replicas: int = 1
     max_replicas: int = 1
     service_account: str = ""
+    # A Cloud KMS key for the model and the endpoint, and key=value labels on both (empty: none).
+    encryption_key: str = ""
+    labels: tuple[str, ...] = ()  # key=value, as the config holds them
+
+    def key_and_labels(self) -> dict[str, Any]:
+        """The keyword arguments aiplatform's Model.upload and Endpoint.create take for the key and labels."""
+        found: dict[str, Any] = {}
+        if self.encryption_key:
+            found["encryption_spec_key_name"] = self.encryption_key
+        if self.labels:
+            found["labels"] = dict(label.split("=", 1) for label in self.labels)
+        return found
 
     def to_custom_config(self) -> dict[str, Any]:
         """Returns the pusher's custom_config."""

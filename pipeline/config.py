@@ -26,6 +26,9 @@ DEFAULT_PROFILES_FILE = Path(__file__).resolve().parent / "profiles.yaml"
 ENV_PREFIX = "TAXI_PIPELINE_"
 PUSH_TARGETS = ("filesystem", "vertex")
 _LABEL = re.compile(r"[a-z][a-z0-9_-]{0,62}=[a-z0-9_-]{0,63}")
+_NETWORK = re.compile(r"projects/[^/\s]+/global/networks/[^/\s]+")
+_SUBNETWORK = re.compile(r"regions/[^/\s]+/subnetworks/[^/\s]+")
+_KMS_KEY = re.compile(r"projects/[^/\s]+/locations/[^/\s]+/keyRings/[^/\s]+/cryptoKeys/[^/\s]+")
 
 
 class ConfigError(ValueError):
@@ -93,8 +96,17 @@ class PipelineConfig:
     image: str = ""
     # Runs the pipeline, its Dataflow jobs and training; empty means the project's default account.
     service_account: str = ""
-    # key=value labels on the Vertex pipeline job.
+    # key=value labels on the Vertex pipeline job (and the jobs, models and endpoints it creates).
     labels: tuple[str, ...] = ()
+    # A VPC to peer the pipeline job, training jobs and endpoint with (projects/NUMBER/global/networks/NAME);
+    # empty uses Google's network. Dataflow workers take dataflow_subnetwork (regions/R/subnetworks/S) and,
+    # with dataflow_public_ips false, private IPs only.
+    network: str = ""
+    dataflow_subnetwork: str = ""
+    dataflow_public_ips: bool = True
+    # A Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) encrypting what the run creates:
+    # the pipeline job, training jobs, Dataflow state, the model and the endpoint. Empty: Google-managed keys.
+    encryption_key: str = ""
     # When set, ExampleGen reads the rows this BigQuery query returns instead of CSV span folders.
     bigquery_query: str = ""
     # Run the Beam components (ExampleGen, StatisticsGen, Transform, Evaluator) on Dataflow.
@@ -115,6 +127,14 @@ class PipelineConfig:
     traffic_percentage: int = 100
     serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
     serving_machine_type: str = "n1-standard-2"
+    # Vertex AI Model Monitoring of that endpoint (pipeline/model_monitoring.py): thresholds come from the
+    # schema's skew/drift limits; these say who hears of a breach, how much traffic is analysed, how often,
+    # and which training data (a gs:// CSV file or bq://project.dataset.table) skew is measured against
+    # (empty: drift only).
+    monitoring_emails: tuple[str, ...] = ()
+    monitoring_sample_rate: float = 0.8
+    monitoring_interval_hours: int = 24
+    monitoring_training_data: str = ""
 
     # `taxi-pipeline serve`: TF Serving's REST API over the versions in serving_dir. Loopback by
     # default: the server has no authentication, so exposing it is a deliberate choice.
@@ -237,6 +257,49 @@ class PipelineConfig:
         )
         _require(self.push_target in PUSH_TARGETS, "push_target", self.push_target, f"one of {', '.join(PUSH_TARGETS)}")
         _require(0 <= self.traffic_percentage <= 100, "traffic_percentage", self.traffic_percentage, "an integer 0-100")
+        _require(
+            not self.network or _NETWORK.fullmatch(self.network) is not None,
+            "network",
+            self.network,
+            "a VPC network's full name, projects/PROJECT_NUMBER/global/networks/NAME",
+        )
+        _require(
+            not self.dataflow_subnetwork or _SUBNETWORK.fullmatch(self.dataflow_subnetwork) is not None,
+            "dataflow_subnetwork",
+            self.dataflow_subnetwork,
+            "a subnetwork as Dataflow takes it, regions/REGION/subnetworks/NAME",
+        )
+        _require(
+            not self.encryption_key or _KMS_KEY.fullmatch(self.encryption_key) is not None,
+            "encryption_key",
+            self.encryption_key,
+            "a Cloud KMS key's full name, projects/P/locations/L/keyRings/R/cryptoKeys/K",
+        )
+        _require(
+            0.0 < self.monitoring_sample_rate <= 1.0,
+            "monitoring_sample_rate",
+            self.monitoring_sample_rate,
+            "0 < rate <= 1",
+        )
+        _require(
+            self.monitoring_interval_hours >= 1,
+            "monitoring_interval_hours",
+            self.monitoring_interval_hours,
+            "an integer >= 1 (Vertex monitors in whole hours)",
+        )
+        for email in self.monitoring_emails:
+            _require(
+                re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email) is not None,
+                "monitoring_emails",
+                self.monitoring_emails,
+                f"email addresses; {email!r} is not one",
+            )
+        _require(
+            not self.monitoring_training_data or self.monitoring_training_data.startswith(("gs://", "bq://")),
+            "monitoring_training_data",
+            self.monitoring_training_data,
+            "a gs://...csv file or a bq://project.dataset.table, or empty for drift only",
+        )
         for label in self.labels:
             _require(
                 _LABEL.fullmatch(label) is not None,
@@ -547,6 +610,9 @@ def load_config(
         env_name = ENV_PREFIX + name.upper()
         if name != "profile" and env_name in env:
             values[name] = _coerce(name, env[env_name], f"environment variable {env_name}")
+    # Google's own variable (Cloud Shell and Cloud Build steps set it) names the project when nothing else does.
+    if not values.get("gcp_project") and env.get("GOOGLE_CLOUD_PROJECT", "").strip():
+        values["gcp_project"] = env["GOOGLE_CLOUD_PROJECT"].strip()
     for name, value in (overrides or {}).items():
         if name not in FIELDS:
             raise ConfigError(f"unknown config field '{name}'; known fields: {', '.join(sorted(FIELDS))}")

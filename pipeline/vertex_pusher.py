@@ -46,6 +46,7 @@ def push_to_registry(artifact_uri: str, settings: VertexServing, aiplatform: Any
         parent_model=parent.resource_name if parent else None,
         is_default_version=True,
         sync=True,
+        **settings.key_and_labels(),
     )
     if settings.endpoint_name:
         _deploy(model, settings, aiplatform)
@@ -55,7 +56,11 @@ def push_to_registry(artifact_uri: str, settings: VertexServing, aiplatform: Any
 def _deploy(model: Any, settings: VertexServing, aiplatform: Any) -> None:
     """Deploys a version to the endpoint (created on first use) and retires versions left with no traffic."""
     found = aiplatform.Endpoint.list(filter=f'display_name="{settings.endpoint_name}"', order_by="create_time desc")
-    endpoint = found[0] if found else aiplatform.Endpoint.create(display_name=settings.endpoint_name)
+    endpoint = (
+        found[0]
+        if found
+        else aiplatform.Endpoint.create(display_name=settings.endpoint_name, **settings.key_and_labels())
+    )
     model.deploy(
         endpoint=endpoint,
         deployed_model_display_name=f"{settings.model_id}-v{model.version_id}",

@@ -84,6 +84,9 @@ def vertex_training_of(config: PipelineConfig) -> VertexTraining | None:
         accelerator_type=config.training_accelerator_type,
         accelerator_count=config.training_accelerator_count,
         service_account=config.service_account,
+        network=config.network,
+        encryption_key=config.encryption_key,
+        labels=config.labels,
     )
 
 
@@ -100,4 +103,6 @@ def vertex_serving_of(config: PipelineConfig) -> VertexServing | None:
         traffic_percentage=config.traffic_percentage,
         machine_type=config.serving_machine_type,
         service_account=config.service_account,
+        encryption_key=config.encryption_key,
+        labels=config.labels,
     )

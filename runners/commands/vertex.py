@@ -10,15 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import PipelineConfig, check_vertex
-from runners.errors import EXIT_OK, EXIT_USAGE, RunError
+from runners.errors import EXIT_COMPONENT, EXIT_OK, EXIT_USAGE, RunError
 from runners.vertex import (
     CONSOLE,
     build_job,
+    check_bucket,
+    check_cron,
     compile_pipeline,
     create_request,
     parse_params,
     request_summary,
     run_link,
+    schedule_client,
+    schedule_request,
+    schedule_summary,
+    send_schedule,
 )
 
 
@@ -46,7 +52,17 @@ def configure_submit(
         metavar="NAME=VALUE",
         help="a pipeline parameter: data_root=gs://... or train_args='{\"num_steps\": 500}' (repeatable)",
     )
-    parser.add_argument("--schedule", metavar="CRON", help="create a schedule with this cron instead of one run")
+    parser.add_argument(
+        "--schedule",
+        metavar="CRON",
+        help="schedule runs with this cron ('0 3 * * 1') instead of one run; updates this pipeline's schedule "
+        "if it has one",
+    )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for the run to finish and exit 5 unless it succeeded (Cloud Build gates on this)",
+    )
     parser.add_argument(
         "--no-cache", dest="enable_cache", action="store_false", default=None, help="re-execute every step"
     )
@@ -89,6 +105,10 @@ def _cmd_compile(args: argparse.Namespace, config: PipelineConfig) -> int:
 def _cmd_submit(args: argparse.Namespace, config: PipelineConfig) -> int:
     check_vertex(config)
     values = parse_params(args.param)
+    if args.schedule:
+        check_cron(args.schedule)  # a usage error before anything is compiled or sent
+        if args.wait:
+            raise RunError("--wait waits for one run; it cannot be combined with --schedule", EXIT_USAGE)
     with tempfile.TemporaryDirectory(prefix="taxi-pipeline-") as scratch:
         template = args.template
         if not template:
@@ -101,28 +121,37 @@ def _cmd_submit(args: argparse.Namespace, config: PipelineConfig) -> int:
             credentials = AnonymousCredentials()
         job = build_job(config, template, values, credentials=credentials)
         if args.dry_run:
-            print(json.dumps(request_summary(create_request(config, job)), indent=2))
+            if args.schedule:
+                summary = schedule_summary(schedule_request(config, job, args.schedule))
+            else:
+                summary = request_summary(create_request(config, job))
+            print(json.dumps(summary, indent=2))
             return EXIT_OK
-        return _send(job, config, args.schedule)
+        return _send(job, config, args.schedule, args.wait)
 
 
-def _send(job: Any, config: PipelineConfig, schedule: str | None) -> int:
+def _send(job: Any, config: PipelineConfig, schedule: str | None, wait: bool) -> int:
     from google.api_core import exceptions
     from google.auth import exceptions as auth_exceptions
+    from google.cloud import storage  # type: ignore[attr-defined]
 
     try:
+        check_bucket(config, storage.Client(project=config.gcp_project, credentials=job.credentials))
         if schedule:
-            created = job.create_schedule(
-                cron=schedule,
-                display_name=f"{config.pipeline_name}-schedule",
-                service_account=config.service_account or None,
-            )
-            print(f"taxi-pipeline: created schedule {created.resource_name} ({schedule})")
+            name, updated = send_schedule(schedule_client(config, job.credentials), config, job, schedule)
+            print(f"taxi-pipeline: {'updated' if updated else 'created'} schedule {name} ({schedule})")
             print(f"  {CONSOLE}/pipelines/schedules?project={config.gcp_project}")
-        else:
-            job.submit(service_account=config.service_account or None)
-            print(f"taxi-pipeline: submitted {job.job_id}")
-            print(f"  {run_link(config, job.job_id)}")
+            return EXIT_OK
+        # The request itself, not job.submit(): submit() would create a missing bucket on the side.
+        job._gca_resource = job.api_client.create_pipeline_job(request=create_request(config, job))
+        print(f"taxi-pipeline: submitted {job.job_id}")
+        print(f"  {run_link(config, job.job_id)}")
+        if wait:
+            try:
+                job.wait()
+            except RuntimeError as err:  # aiplatform's way of saying the run failed or was cancelled
+                raise RunError(f"pipeline run {job.job_id} did not succeed: {err}", EXIT_COMPONENT) from None
+            print(f"taxi-pipeline: {job.job_id} succeeded")
     except auth_exceptions.DefaultCredentialsError:
         raise RunError(
             "no Google Cloud credentials: run `gcloud auth application-default login` (or use --dry-run)", EXIT_USAGE

@@ -1,8 +1,11 @@
-"""cloudbuild.yaml: it parses, its steps run in the stated order, and what it names exists in the repo."""
+"""cloudbuild.yaml: Cloud Build's own Build type accepts it, its steps run in the stated order, what it names
+exists in the repo, and it submits (and waits) only from main or when asked."""
 
 from __future__ import annotations
 
 import re
+import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,7 @@ MUST_PRECEDE = [
 # Steps that need nothing from each other and so run side by side.
 PARALLEL = [("e2e-tiny", "build-image"), ("e2e-tiny", "compile"), ("build-image", "compile")]
 # Built-in substitutions Cloud Build provides; made-up values for checking the config they produce.
-BUILT_INS = {"PROJECT_ID": "test-project", "SHORT_SHA": "3f2a9c1"}
+BUILT_INS = {"PROJECT_ID": "test-project", "SHORT_SHA": "3f2a9c1", "BRANCH_NAME": "main"}
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +61,14 @@ def _waits_for(steps: dict[str, dict[str, Any]], step_id: str) -> set[str]:
     return found
 
 
-def _substitute(text: str, build: dict[str, Any]) -> str:
-    """Expands ${NAME} the way Cloud Build would, with made-up values for the built-ins."""
+def _substitute(text: str, build: dict[str, Any], **given: str) -> str:
+    """Expands ${NAME} the way Cloud Build would, with made-up values for the built-ins (and `given` ones)."""
     values = dict(BUILT_INS)
     for _ in range(3):  # substitutions may refer to built-ins
         values.update(
             {k: re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], v) for k, v in build["substitutions"].items()}
         )
+        values.update(given)
     return re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], text)
 
 
@@ -110,7 +114,7 @@ def test_commands_and_files_it_names_exist(steps: dict[str, dict[str, Any]]) -> 
     for target in steps["unit-tests"]["args"]:
         assert re.search(rf"^{target}:.*\bsetup-dev\b", makefile, re.M), target
     assert re.search(r"^setup-dev:\n\t@scripts/bootstrap\.sh --dev", makefile, re.M)
-    assert "venv=.venv" in (ROOT / "scripts" / "bootstrap.sh").read_text()
+    assert re.search(r"^venv=\$\{TAXI_SETUP_VENV:-\.venv\}$", (ROOT / "scripts" / "bootstrap.sh").read_text(), re.M)
 
     # .venv/bin/python -m pytest -m e2e: pytest is locked, the marker declared and used by some test.
     e2e = steps["e2e-tiny"]
@@ -125,17 +129,76 @@ def test_commands_and_files_it_names_exist(steps: dict[str, dict[str, Any]]) -> 
     # .venv/bin/taxi-pipeline compile|submit --profile vertex: the console script, its subcommands, the profile.
     assert pyproject["project"]["scripts"]["taxi-pipeline"] == "runners.cli:entry_point"
     profiles = yaml.safe_load((ROOT / "pipeline" / "profiles.yaml").read_text())
-    for step_id in ("compile", "submit"):
-        step = steps[step_id]
-        assert step["entrypoint"] == ".venv/bin/taxi-pipeline"
-        assert step["args"][0] == step_id and step_id in subcommands
-        assert step["args"][step["args"].index("--profile") + 1] in profiles
+    for step_id, command in (
+        ("compile", [steps["compile"]["entrypoint"], *steps["compile"]["args"]]),
+        ("submit", _submit_command(steps)),
+    ):
+        assert command[0] == ".venv/bin/taxi-pipeline"
+        assert command[1] == step_id and step_id in subcommands
+        assert command[command.index("--profile") + 1] in profiles
 
     # The spec that is uploaded is the file compile wrote, and submit runs the uploaded copy.
     compile_args, upload_args = steps["compile"]["args"], steps["upload-spec"]["args"]
     assert upload_args[:3] == ["storage", "cp", compile_args[compile_args.index("--output") + 1]]
-    submit_args = steps["submit"]["args"]
-    assert submit_args[submit_args.index("--template") + 1] == upload_args[3]
+    submit = _submit_command(steps)
+    assert submit[submit.index("--template") + 1] == upload_args[3]
+
+
+def _submit_command(steps: dict[str, dict[str, Any]]) -> list[str]:
+    """The taxi-pipeline command the submit step's script runs."""
+    step = steps["submit"]
+    assert step["entrypoint"] == "bash" and step["args"][0] == "-c"
+    line = next(line for line in step["args"][1].splitlines() if "taxi-pipeline submit" in line)
+    words = shlex.split(line)
+    return words[words.index("exec") + 1 :]
+
+
+def test_cloud_builds_own_build_type_accepts_the_file(build: dict[str, Any]) -> None:
+    # Parsing into the API's Build message rejects unknown fields, misspelt options and bad enum values.
+    from google.cloud.devtools import cloudbuild_v1
+    from google.protobuf import json_format
+
+    parsed = cloudbuild_v1.Build.pb(cloudbuild_v1.Build())
+    json_format.ParseDict(build, parsed)
+    assert parsed.options.logging == cloudbuild_v1.BuildOptions.LoggingMode.CLOUD_LOGGING_ONLY
+    assert [s.id for s in parsed.steps] == STAGES
+    with pytest.raises(json_format.ParseError):
+        json_format.ParseDict(
+            {**build, "options": {**build["options"], "loging": "NONE"}}, cloudbuild_v1.Build.pb(cloudbuild_v1.Build())
+        )
+
+
+def test_the_submit_step_waits_for_the_run() -> None:
+    submit_flags = next(a for a in build_parser()._actions if a.dest == "command").choices["submit"]
+    assert "--wait" in submit_flags._option_string_actions
+
+
+@pytest.mark.parametrize(
+    ("branch", "submit", "runs"),
+    [
+        ("main", "auto", True),
+        ("feature-x", "auto", False),
+        ("feature-x", "true", True),
+        ("main", "false", False),
+        ("", "auto", False),
+    ],
+)
+def test_submits_only_from_main_or_when_asked(
+    build: dict[str, Any], steps: dict[str, dict[str, Any]], tmp_path: Path, branch: str, submit: str, runs: bool
+) -> None:
+    # The step's script as Cloud Build would run it, with a stand-in taxi-pipeline that records its arguments.
+    script = _substitute(steps["submit"]["args"][1], build, BRANCH_NAME=branch, _SUBMIT=submit)
+    fake = tmp_path / ".venv" / "bin" / "taxi-pipeline"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\necho "$@" > called\n')
+    fake.chmod(0o755)
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert (tmp_path / "called").exists() == runs, done.stdout
+    if runs:
+        called = (tmp_path / "called").read_text().split()
+        assert called[0] == "submit" and "--wait" in called
+    else:
+        assert "not submitting" in done.stdout
 
 
 def test_compile_and_submit_get_a_config_vertex_accepts(

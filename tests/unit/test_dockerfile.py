@@ -12,8 +12,22 @@ import pytest
 from pipeline.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
-# Options that change how pip works, not what ends up installed.
-NEUTRAL_OPTIONS = {"--quiet", "-q", "--no-cache-dir", "--upgrade", "-U", "--no-build-isolation", "-e", "--editable"}
+# Options that change how an installer works or where it writes, not what ends up installed.
+NEUTRAL_OPTIONS = {
+    "--quiet",
+    "-q",
+    "--no-cache-dir",
+    "--no-cache",
+    "--disable-pip-version-check",
+    "--root-user-action=ignore",
+    "--upgrade",
+    "-U",
+    "--no-build-isolation",
+    "-e",
+    "--editable",
+}
+# ... and those among them that take a value (the interpreter or folder installed into).
+NEUTRAL_WITH_VALUE = {"--python", "--target"}
 
 
 def _instructions() -> list[tuple[str, str]]:
@@ -29,43 +43,72 @@ def _lock_version(package: str) -> str:
     return match.group(1)
 
 
-def _pip_installs(shell: str) -> list[list[str]]:
-    """Each `pip install` in a shell text, as its arguments without the neutral options."""
+def _installs(shell: str) -> list[tuple[str, ...]]:
+    """Each `pip install` / `uv pip install|sync` in a shell text: (tool, verb, arguments without neutral options)."""
     commands = []
-    for command in re.split(r"&&|;|\n", shell):
-        if not re.search(r"\bpip install\b", command) or command.lstrip().startswith("#"):
+    for command in re.split(r"&&|;|\n|\|\|", re.sub(r"\\\n", " ", shell)):
+        if not re.search(r"\bpip (install|sync)\b", command) or command.lstrip().startswith("#"):
             continue
         words = shlex.split(command, comments=True)
         pip = next(i for i, word in enumerate(words) if word.rsplit("/", 1)[-1] in ("pip", "pip3"))
-        args = words[words.index("install", pip) + 1 :]
-        commands.append([a for a in args if a not in NEUTRAL_OPTIONS])
+        tool = "uv" if pip > 0 and words[pip - 1].rsplit("/", 1)[-1] in ("uv", "$uv") else "pip"
+        verb = words[pip + 1]
+        args, skip = [], False
+        for word in words[pip + 2 :]:
+            if skip:
+                skip = False
+            elif word in NEUTRAL_WITH_VALUE:
+                skip = True
+            elif re.match(r"\d*>", word):  # a redirection of the installer's output
+                continue
+            elif word not in NEUTRAL_OPTIONS and word.split("=", 1)[0] not in NEUTRAL_WITH_VALUE:
+                args.append(word)
+        commands.append((tool, verb, *args))
     return commands
 
 
-def _bootstrap_installs() -> list[list[str]]:
-    """scripts/bootstrap.sh's installs for the runtime environment (no --dev), its lock list expanded."""
+def _bootstrap_installs() -> list[tuple[str, ...]]:
+    """scripts/bootstrap.sh's installs for the runtime environment (no --dev), its lock lists expanded."""
     script = (ROOT / "scripts" / "bootstrap.sh").read_text()
     locks = re.search(r"^locks=\(([^)]*)\)", script, re.M)
     assert locks, "bootstrap.sh no longer lists its lock files as locks=(...)"
     lock_args = " ".join(f"-r {lock}" for lock in locks.group(1).split())
-    return _pip_installs(script.replace('"${req_args[@]}"', lock_args))
+    script = script.replace('"${req_args[@]}"', lock_args).replace('"${locks[@]}"', locks.group(1))
+    return _installs(script.replace('"$1" -m pip', "python -m pip"))
 
 
-def _docker_installs() -> list[list[str]]:
-    return [args for keyword, rest in _instructions() if keyword == "RUN" for args in _pip_installs(rest)]
+def _docker_installs() -> list[tuple[str, ...]]:
+    return [args for keyword, rest in _instructions() if keyword == "RUN" for args in _installs(rest)]
 
 
-def test_image_installs_what_bootstrap_installs_in_the_same_order() -> None:
-    # The same pip, the locked dependencies without resolution, then the project without resolution.
-    assert (
-        _docker_installs()
-        == _bootstrap_installs()
-        == [
-            ["pip==24.2"],
-            ["--no-deps", "-r", "requirements.lock"],
-            ["--no-deps", "."],
-        ]
-    )
+UV_FROM_ITS_LOCK = (
+    "pip",
+    "install",
+    "--no-deps",
+    "--only-binary",
+    ":all:",
+    "--require-hashes",
+    "-r",
+    "requirements-uv.lock",
+)
+
+
+def test_image_installs_what_bootstrap_installs_with_uv_in_the_same_order() -> None:
+    # The pinned uv from its hashed lock, the locked dependencies hash-checked without resolution, the project.
+    assert _docker_installs() == [
+        UV_FROM_ITS_LOCK,
+        ("uv", "install", "--require-hashes", "--no-deps", "-r", "requirements.lock"),
+        ("uv", "install", "--no-deps", "."),
+    ]
+    # bootstrap syncs its own fresh venv (the image installs over the base image's packages, keeping them):
+    # the same lock, the same hash check; then the project; the pip fallback installs the same lock.
+    assert _bootstrap_installs() == [
+        UV_FROM_ITS_LOCK,
+        ("uv", "sync", "--require-hashes", "requirements.lock"),
+        ("uv", "install", "--no-deps", "."),
+        ("pip", "install", "--no-deps", "--require-hashes", "-r", "requirements.lock"),
+        ("pip", "install", "--no-deps", "."),
+    ]
 
 
 def test_image_installs_what_the_readme_documents() -> None:
@@ -73,11 +116,11 @@ def test_image_installs_what_the_readme_documents() -> None:
     if not readme.exists():
         pytest.skip("README.md is not written yet; scripts/bootstrap.sh is compared above")
     code = re.findall(r"```[^\n]*\n(.*?)```|`([^`\n]+)`", readme.read_text(), re.S)
-    documented = [args for args in _pip_installs("\n".join(b or i for b, i in code)) if "--no-deps" in args]
-    assert documented, "the README documents no `pip install --no-deps` of the lock and the project"
-    # In the order first shown; the README may repeat a command in its prose.
-    first_shown = list(dict.fromkeys(tuple(args) for args in documented))
-    assert first_shown == [tuple(args) for args in _docker_installs() if "--no-deps" in args]
+    documented = _installs("\n".join(b or i for b, i in code))
+    assert documented, "the README documents no install of the lock and the project"
+    # In the order first shown; the README may repeat a command in its prose and show the pip fallback after.
+    first_shown = list(dict.fromkeys(documented))
+    assert first_shown[:3] == _docker_installs()
 
 
 def test_base_image_and_beam_boot_match_the_lock() -> None:

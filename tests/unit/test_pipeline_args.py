@@ -109,6 +109,9 @@ NON_DEFAULT: dict[str, Any] = {
     "traffic_percentage": 20,
     "serving_image": "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest",
     "serving_machine_type": "n1-standard-4",
+    "network": "projects/123/global/networks/taxi-vpc",
+    "encryption_key": "projects/test-project/locations/europe-west4/keyRings/taxi/cryptoKeys/k",
+    "labels": ("app=taxi-pipeline", "env=test"),
 }
 # create_pipeline arguments (`value.field` inside a grouped one) that carry a config field of another name.
 RENAMED = {
