@@ -56,6 +56,7 @@ def WindowExamples(
         raise WindowError(f"span {span} ({examples.uri}) is not in the record of accepted spans {accepted_record}")
     chosen = span_record.window_of(entries, num_spans, span)
     splits = artifact_utils.decode_split_names(examples.split_names)
+    window.split_names = artifact_utils.encode_split_names(splits)
     for split in splits:
         target = artifact_utils.get_split_uri([window], split)
         fileio.makedirs(target)
@@ -64,7 +65,6 @@ def WindowExamples(
             for path in map(os.fsdecode, fileio.glob(posixpath.join(source, "*"))):
                 # Prefixed with the span: every ExampleGen names its files alike.
                 fileio.copy(path, posixpath.join(target, f"span-{entry.span}-{posixpath.basename(path)}"), True)
-    window.split_names = artifact_utils.encode_split_names(splits)
     for name in ("payload_format", "file_format"):
         if examples.has_custom_property(name):
             window.set_string_custom_property(name, examples.get_string_custom_property(name))
