@@ -64,7 +64,9 @@ def build_image(source: Path, folder: Path, *, rebuild: bool = False) -> Image:
     """
     image = Image(site=folder / "site", root=folder / "pipeline")
     if not (source / "pyproject.toml").exists():
-        raise RunError(f"{source} is not the project's source tree (no pyproject.toml): cannot build the wheel", EXIT_USAGE)
+        raise RunError(
+            f"{source} is not the project's source tree (no pyproject.toml): cannot build the wheel", EXIT_USAGE
+        )
     stamp = folder / "sources.sha256"
     digest = source_digest(source)
     if stamp.exists() and stamp.read_text() == digest and not rebuild:
@@ -85,12 +87,15 @@ def build_image(source: Path, folder: Path, *, rebuild: bool = False) -> Image:
 def source_digest(source: Path) -> str:
     """A digest of what goes into the wheel and the image folder: an unchanged tree reuses the built image."""
     digest = hashlib.sha256()
-    files = [source / "pyproject.toml"] + sorted(
-        path
-        for folder in (*PACKAGES, "schema")
-        for path in (source / folder).rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
-    )
+    files = [
+        source / "pyproject.toml",
+        *sorted(
+            path
+            for folder in (*PACKAGES, "schema")
+            for path in (source / folder).rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts
+        ),
+    ]
     for path in files:
         digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()

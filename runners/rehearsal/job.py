@@ -72,7 +72,9 @@ def rehearsal_config(config: PipelineConfig) -> PipelineConfig:
     never contacted.
     """
     home = config.home if config.home.startswith("gs://") and "YOUR_BUCKET" not in config.home else ""
-    data_root = config.data_root if config.data_root.startswith("gs://") and "YOUR_BUCKET" not in config.data_root else ""
+    data_root = (
+        config.data_root if config.data_root.startswith("gs://") and "YOUR_BUCKET" not in config.data_root else ""
+    )
     tag = config.image.rsplit("/", 1)[-1]
     pinned = ":" in tag and tag.split(":", 1)[1] not in ("", "latest")
     return dataclasses.replace(
@@ -135,7 +137,9 @@ def rehearse(
     job_parameters = dict(runtime.get("parameters", {}))
     for name, value in (parameters or {}).items():
         if name not in job_parameters:
-            raise RunError(f"--param {name}: the spec has no such parameter ({', '.join(sorted(job_parameters))})", EXIT_USAGE)
+            raise RunError(
+                f"--param {name}: the spec has no such parameter ({', '.join(sorted(job_parameters))})", EXIT_USAGE
+            )
         job_parameters[name] = {"stringValue": paths.path(value)}
     job_id = f"{spec['pipelineInfo']['name']}-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
     store = ArtifactStore(workdir / "metadata" / "artifacts.jsonl")
@@ -186,7 +190,9 @@ def task_order(tasks: Mapping[str, Any]) -> list[str]:
     while len(order) < len(needs):
         ready = sorted(name for name, deps in needs.items() if name not in order and deps <= set(order))
         if not ready:
-            raise RunError(f"the spec's tasks depend on each other in a cycle: {sorted(set(needs) - set(order))}", EXIT_USAGE)
+            raise RunError(
+                f"the spec's tasks depend on each other in a cycle: {sorted(set(needs) - set(order))}", EXIT_USAGE
+            )
         order.append(ready[0])
     return order
 
@@ -200,7 +206,9 @@ def _parameters(name: str, task: Mapping[str, Any], job_parameters: Mapping[str,
         elif "componentInputParameter" in ref:
             values[key] = job_parameters[ref["componentInputParameter"]]
         else:
-            raise RunError(f"task {name}: parameter {key} comes from {sorted(ref)}, which the rehearsal cannot pass", EXIT_USAGE)
+            raise RunError(
+                f"task {name}: parameter {key} comes from {sorted(ref)}, which the rehearsal cannot pass", EXIT_USAGE
+            )
     return values
 
 
@@ -215,7 +223,9 @@ def _input_artifacts(task: Mapping[str, Any], produced: Mapping[str, Mapping[str
     return artifacts
 
 
-def _resolve(task: Mapping[str, Any], resolver: Mapping[str, Any], inputs: Mapping[str, Any], store: ArtifactStore) -> dict[str, list[Any]]:
+def _resolve(
+    task: Mapping[str, Any], resolver: Mapping[str, Any], inputs: Mapping[str, Any], store: ArtifactStore
+) -> dict[str, list[Any]]:
     """A resolver task: each output is the newest stored artifact its filter matches (none if an input is missing)."""
     if set(task.get("inputs", {}).get("artifacts", {})) - set(inputs["artifacts"]):
         return {key: [] for key in resolver["outputArtifactQueries"]}
@@ -265,7 +275,7 @@ def _launch(
         # execution properties from.
         _run(name, pre_cache_check, executor_input, launcher, job_root, log)
         for key, found in _written(output_file).items():
-            for given, returned in zip(outputs.get(key, {}).get("artifacts", []), found):
+            for given, returned in zip(outputs.get(key, {}).get("artifacts", []), found, strict=False):
                 given["metadata"] = {**given["metadata"], **returned.get("metadata", {})}
         # The service passes the driver's execution properties (the resolved span's file pattern, the
         # span, the fingerprint) to the executor as the task's parameters.
@@ -277,11 +287,14 @@ def _launch(
     launched = _run(name, container, executor_input, launcher, job_root, log)
     seconds = time.monotonic() - started
     written = _written(output_file)
-    results = {}
+    results: dict[str, list[dict[str, Any]]] = {}
     for key, given in outputs.items():
-        returned = written.get(key, [])
+        listed = written.get(key, [])
         results[key] = [
-            {**artifact, "metadata": {**artifact["metadata"], **(returned[i].get("metadata", {}) if i < len(returned) else {})}}
+            {
+                **artifact,
+                "metadata": {**artifact["metadata"], **(listed[i].get("metadata", {}) if i < len(listed) else {})},
+            }
             for i, artifact in enumerate(given["artifacts"])
         ]
     # The executor input is long JSON: the log keeps it, the record keeps the command around it.
@@ -289,9 +302,13 @@ def _launch(
     return TaskRun(name, "container", shown, seconds, results, log)
 
 
-
 def _run(
-    name: str, container: Mapping[str, Any], executor_input: Mapping[str, Any], launcher: Launcher, job_root: Path, log: Path
+    name: str,
+    container: Mapping[str, Any],
+    executor_input: Mapping[str, Any],
+    launcher: Launcher,
+    job_root: Path,
+    log: Path,
 ) -> list[str]:
     """Launches one container command of a task with its placeholders filled; returns it as launched.
 

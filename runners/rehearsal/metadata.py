@@ -60,7 +60,7 @@ class ArtifactStore:
             RunError: the filter has a clause this stand-in does not understand.
         """
         clauses = [_CLAUSE.match(clause.strip()) for clause in filter_text.split(" AND ")]
-        for clause, text in zip(clauses, filter_text.split(" AND ")):
+        for clause, text in zip(clauses, filter_text.split(" AND "), strict=True):
             if clause is None:
                 raise RunError(f"the rehearsal cannot answer the resolver filter clause {text.strip()!r}", EXIT_USAGE)
         matches = [a for a in self.all() if all(_matches(a, c.groupdict()) for c in clauses if c is not None)]

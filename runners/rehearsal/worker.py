@@ -37,6 +37,9 @@ def _run(argv: list[str], log: str) -> int:
             traceback.print_exc()
             code = 1
         finally:
+            # Where our code came from, for the log: the installed wheel, never a checkout.
+            if "pipeline" in sys.modules:
+                print(f"# package pipeline loaded from {sys.modules['pipeline'].__file__}", file=sys.stderr)
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(saved[0], 1)
