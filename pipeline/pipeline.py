@@ -136,11 +136,9 @@ def create_pipeline(
         beam_pipeline_args: Beam options for the data components.
         bigquery_query: when set, ExampleGen reads the rows of this BigQuery query instead of the CSV
             span folders under data_root (`span` does not apply).
-        use_span_window: train on the `window_spans` window resolved from ML Metadata; False trains on
-            what this run's ExampleGen ingested, for orchestrators that cannot run custom resolver
-            strategies (KubeflowV2DagRunner compiles only TFX's latest-artifact and
-            latest-blessed-model resolvers). False also drops the drift check's previous-span
-            baseline, resolved the same way: drift is then not measured.
+        use_span_window: train on the `window_spans` window of accepted spans, and measure drift
+            against the previous one; False trains on what this run's ExampleGen ingested and
+            measures no drift.
         spans_from_record: take the window and the drift baseline from the record of accepted spans the
             data gate keeps under pipeline_root (pipeline.span_record) instead of ML Metadata resolvers, for
             orchestrators that cannot run custom resolver strategies (KubeflowV2DagRunner): the same spans
