@@ -15,6 +15,11 @@ from runners.vertex import compile_pipeline, parse_params
 def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argparse.ArgumentParser], None]) -> None:
     """Adds the flags of `rehearse`."""
     add_config_flags(parser)
+    for action in parser._actions:  # argparse has no public way to reword a shared flag's help
+        if action.dest == "profile":
+            action.help = "config profile (default: $TAXI_PIPELINE_PROFILE or 'vertex')"
+        elif action.dest == "home":
+            action.help = "the gs:// home the spec names (mapped under --workdir; default: the profile's or a stand-in)"
     parser.add_argument(
         "--workdir",
         required=True,
