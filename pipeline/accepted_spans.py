@@ -7,13 +7,15 @@ Only ML Metadata's protos are imported here, so listing spans does not load TFX 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from ml_metadata.proto import metadata_store_pb2
 
 _DONE = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
 _INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
 SPAN_PROPERTY = "span"
+T = TypeVar("T")
 
 
 def passed_gate_inputs(store: Any, gate_context: str) -> list[dict[str, int]]:
@@ -85,6 +87,28 @@ def examples_span(artifact: Any) -> int:
     return int(getattr(artifact, SPAN_PROPERTY, 0) or 0)
 
 
+def newest_before(items: Iterable[tuple[int, T]], span: int) -> T | None:
+    """The drift-baseline rule: the item of the newest span older than `span`; for a tie the last one wins.
+
+    Args:
+        items: (span, item), oldest acceptance first.
+        span: this run's span.
+    """
+    best: tuple[int, T] | None = None
+    for candidate, item in items:
+        if candidate < span and (best is None or candidate >= best[0]):
+            best = (candidate, item)
+    return None if best is None else best[1]
+
+
+def examples_version(artifact: Any) -> int:
+    """Returns the version of an Examples artifact (a TFX types.Artifact), read as examples_span reads the span."""
+    if artifact.has_custom_property("version"):
+        value = artifact.get_custom_property("version")
+        return int(value) if value not in (None, "") else 0
+    return int(getattr(artifact, "version", 0) or 0)
+
+
 def select_previous(pairs: list[tuple[Any, Any]], span: int) -> tuple[Any, Any] | None:
     """Returns the (Examples, statistics) pair of the newest span older than `span`, or None.
 
@@ -93,9 +117,4 @@ def select_previous(pairs: list[tuple[Any, Any]], span: int) -> tuple[Any, Any] 
             accepted more than once the last pair wins.
         span: this run's span.
     """
-    best: tuple[Any, Any] | None = None
-    for examples, statistics in pairs:
-        candidate = examples_span(examples)
-        if candidate < span and (best is None or candidate >= examples_span(best[0])):
-            best = (examples, statistics)
-    return best
+    return newest_before(((examples_span(pair[0]), pair) for pair in pairs), span)

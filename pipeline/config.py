@@ -429,13 +429,6 @@ def check_vertex(config: PipelineConfig) -> None:
             "a gs:// folder holding span-<N>/ folders of CSV files (or set bigquery_query)",
         )
     need(
-        config.window_spans == 1,
-        "window_spans",
-        config.window_spans,
-        "1: KubeflowV2DagRunner cannot compile the span-window resolver, so a Vertex run trains on the span "
-        "it ingests (with BigQuery, select the window in bigquery_query)",
-    )
-    need(
         _VERTEX_PIPELINE_NAME.fullmatch(config.pipeline_name) is not None,
         "pipeline_name",
         config.pipeline_name,

@@ -18,6 +18,8 @@ PREVIOUS_STATISTICS = "previous_statistics_resolver"
 DRIFT_CHECK = "drift_check"
 DATA_GATE = "data_gate"
 SPAN_WINDOW = "span_window_resolver"
+# The window assembled from the data gate's record instead (pipeline.span_record), where resolvers cannot run.
+SPAN_WINDOW_EXAMPLES = "span_window"
 TRANSFORM = "transform"
 TUNER = "tuner"
 TRAINER = "trainer"

@@ -35,7 +35,7 @@ from tfx.types.channel import Channel
 
 from pipeline.atomic_pusher import AtomicFilesystemPusher
 from pipeline.cloud import VertexServing, VertexTraining
-from pipeline.components import DataGate, DriftCheck, FeatureImportanceComponent
+from pipeline.components import DataGate, DriftCheck, FeatureImportanceComponent, WindowExamples
 from pipeline.eval_config import create_eval_config
 from pipeline.ids import (
     BASELINE_RESOLVER,
@@ -49,12 +49,14 @@ from pipeline.ids import (
     PUSHER,
     SCHEMA_IMPORTER,
     SPAN_WINDOW,
+    SPAN_WINDOW_EXAMPLES,
     STATISTICS_GEN,
     TRAINER,
     TRANSFORM,
     TUNER,
 )
 from pipeline.settings import BlessingThresholds, LabelShift, Tuning
+from pipeline.span_record import record_folder
 from pipeline.span_resolvers import AcceptedSpanWindowStrategy, PreviousSpanStrategy
 from pipeline.validation import GatePolicy
 from pipeline.vertex_pusher import VertexModelRegistryPusher
@@ -98,6 +100,7 @@ def create_pipeline(
     beam_pipeline_args: Sequence[str] = (),
     bigquery_query: str = "",
     use_span_window: bool = True,
+    spans_from_record: bool = False,
     runtime_parameters: bool = False,
     vertex_training: VertexTraining | None = None,
     vertex_serving: VertexServing | None = None,
@@ -133,11 +136,13 @@ def create_pipeline(
         beam_pipeline_args: Beam options for the data components.
         bigquery_query: when set, ExampleGen reads the rows of this BigQuery query instead of the CSV
             span folders under data_root (`span` does not apply).
-        use_span_window: train on the `window_spans` window resolved from ML Metadata; False trains on
-            what this run's ExampleGen ingested, for orchestrators that cannot run custom resolver
-            strategies (KubeflowV2DagRunner compiles only TFX's latest-artifact and
-            latest-blessed-model resolvers). False also drops the drift check's previous-span
-            baseline, resolved the same way: drift is then not measured.
+        use_span_window: train on the `window_spans` window of accepted spans, and measure drift
+            against the previous one; False trains on what this run's ExampleGen ingested and
+            measures no drift.
+        spans_from_record: take the window and the drift baseline from the record of accepted spans the
+            data gate keeps under pipeline_root (pipeline.span_record) instead of ML Metadata resolvers, for
+            orchestrators that cannot run custom resolver strategies (KubeflowV2DagRunner): the same spans
+            by the same rule, the window copied into one Examples artifact by a step (WindowExamples).
         runtime_parameters: expose data_root (CSV only) and the Trainer's train_args (TrainArgs JSON) as
             pipeline parameters named DATA_ROOT_PARAMETER and TRAIN_ARGS_PARAMETER, which a Vertex run
             can override when submitted; their defaults are the values given here.
@@ -149,8 +154,10 @@ def create_pipeline(
     Returns:
         The pipeline.
     """
+    accepted_record = record_folder(pipeline_root) if use_span_window and spans_from_record else ""
     ingested = _ingest_and_validate_span(
         pipeline_name=pipeline_name,
+        accepted_record=accepted_record,
         data_root=data_root,
         schema_path=schema_path,
         span=span,
@@ -162,8 +169,14 @@ def create_pipeline(
     )
     components = list(ingested.nodes)
     if not ingest_only:
-        span_window = _span_window(pipeline_name, span, window_spans, ingested.data_gate) if use_span_window else None
-        training_examples = ingested.examples if span_window is None else span_window.outputs["examples"]
+        span_window = None
+        training_examples = ingested.examples
+        if accepted_record:
+            span_window = _window_examples(ingested, accepted_record, window_spans)
+            training_examples = span_window.outputs["window"]
+        elif use_span_window:
+            span_window = _span_window(pipeline_name, span, window_spans, ingested.data_gate)
+            training_examples = span_window.outputs["examples"]
         # Recorded in the steps that run model code, so a code change re-runs them instead of reusing the cache.
         custom_config = {"code_fingerprint": code_fingerprint}
         transform = _transform(training_examples, ingested, custom_config)
@@ -233,6 +246,7 @@ def _ingest_and_validate_span(
     label_shift: LabelShift,
     use_span_window: bool,
     runtime_parameters: bool,
+    accepted_record: str,
 ) -> _IngestedSpan:
     """ExampleGen, StatisticsGen, schema import, ExampleValidator, drift check and data gate of one span."""
     example_gen = _example_gen(data_root, span, bigquery_query, runtime_parameters)
@@ -252,7 +266,11 @@ def _ingest_and_validate_span(
         schema=schema_importer.outputs["schema"],
     ).with_id(EXAMPLE_VALIDATOR)
 
-    previous_statistics = _previous_statistics(pipeline_name, span, statistics_gen) if use_span_window else None
+    previous_statistics = None
+    if use_span_window and not accepted_record:
+        previous_statistics = _previous_statistics(pipeline_name, span, statistics_gen)
+    # Where the baseline comes from the gate's record, the drift check reads it there (and the gate writes it).
+    record_parameter = {"accepted_record": accepted_record} if accepted_record else {}
 
     # Per-feature drift against the previous span, always recorded, over the limit or not.
     drift_check = DriftCheck(
@@ -262,6 +280,7 @@ def _ingest_and_validate_span(
         baseline_examples=None if previous_statistics is None else previous_statistics.outputs["examples"],
         baseline_statistics=None if previous_statistics is None else previous_statistics.outputs["statistics"],
         label_shift=label_shift.to_json(),
+        **record_parameter,
     ).with_id(DRIFT_CHECK)
 
     # Fails the run on blocking anomalies or too much drift; its success marks the span as usable.
@@ -271,6 +290,7 @@ def _ingest_and_validate_span(
         anomalies=example_validator.outputs["anomalies"],
         drift_report=drift_check.outputs["drift_report"],
         policy=gate_policy.to_json(),
+        **record_parameter,
     ).with_id(DATA_GATE)
 
     return _IngestedSpan(
@@ -340,6 +360,16 @@ def _span_window(pipeline_name: str, span: int | None, window_spans: int, data_g
     # The window holds spans that passed the data gate, this run's span included once it has.
     span_window.add_upstream_node(data_gate)
     return span_window
+
+
+def _window_examples(ingested: _IngestedSpan, accepted_record: str, window_spans: int) -> Any:
+    """The training window copied from the gate's record of accepted spans, this run's span included."""
+    window = WindowExamples(
+        examples=ingested.examples, accepted_record=accepted_record, num_spans=window_spans
+    ).with_id(SPAN_WINDOW_EXAMPLES)
+    # The gate records this run's span when it passes; a stopped span never reaches the window.
+    window.add_upstream_node(ingested.data_gate)
+    return window
 
 
 def _transform(training_examples: Any, ingested: _IngestedSpan, custom_config: dict[str, Any]) -> Transform:

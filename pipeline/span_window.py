@@ -7,10 +7,13 @@ after its files changed would be trained on twice; this strategy keeps one artif
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from tfx import types
 from tfx.dsl.components.common import resolver
+
+T = TypeVar("T")
 
 
 def _int_property(artifact: Any, name: str) -> int:
@@ -21,6 +24,24 @@ def _int_property(artifact: Any, name: str) -> int:
     return int(getattr(artifact, name, 0) or 0)
 
 
+def newest_per_span(items: Iterable[tuple[int, tuple[Any, ...], T]], num_spans: int, end_span: int | None) -> list[T]:
+    """The window rule: newest span first, the best-ranked item of each of the `num_spans` most recent spans.
+
+    Args:
+        items: (span, rank, item); within a span the highest rank wins (e.g. (version, id)).
+        num_spans: window size in spans.
+        end_span: the newest span allowed; None allows all.
+    """
+    newest: dict[int, tuple[tuple[Any, ...], T]] = {}
+    for span, rank, item in items:
+        if end_span is not None and span > end_span:
+            continue
+        best = newest.get(span)
+        if best is None or rank > best[0]:
+            newest[span] = (rank, item)
+    return [newest[span][1] for span in sorted(newest, reverse=True)[:num_spans]]
+
+
 def select_window(artifacts: list[Any], num_spans: int, end_span: int | None) -> list[Any]:
     """Returns, newest span first, one artifact for each of the `num_spans` most recent spans <= end_span.
 
@@ -29,16 +50,14 @@ def select_window(artifacts: list[Any], num_spans: int, end_span: int | None) ->
         num_spans: window size in spans.
         end_span: the newest span allowed; None allows all.
     """
-    newest: dict[int, Any] = {}
-    for artifact in artifacts:
-        span = _int_property(artifact, "span")
-        if end_span is not None and span > end_span:
-            continue
-        best = newest.get(span)
-        key = (_int_property(artifact, "version"), artifact.id)
-        if best is None or key > (_int_property(best, "version"), best.id):
-            newest[span] = artifact
-    return [newest[span] for span in sorted(newest, reverse=True)[:num_spans]]
+    return newest_per_span(
+        (
+            (_int_property(artifact, "span"), (_int_property(artifact, "version"), artifact.id), artifact)
+            for artifact in artifacts
+        ),
+        num_spans,
+        end_span,
+    )
 
 
 class SpanWindowStrategy(resolver.ResolverStrategy):

@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "compile the pipeline for Vertex AI Pipelines into a JSON spec (no cloud access)",
     ),
     "submit": ("runners.commands.vertex:configure_submit", "run (or schedule) the pipeline on Vertex AI Pipelines"),
+    "rehearse": (
+        "runners.commands.rehearse:configure",
+        "run the compiled Vertex spec on this machine, task by task through TFX's Vertex entrypoint",
+    ),
     "drift": ("runners.commands.data:configure_drift", "print per-feature drift of one span against another"),
     "schema": ("runners.commands.data:configure_schema", "review the curated schema against span data"),
     "runs": (

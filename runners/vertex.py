@@ -69,8 +69,10 @@ def _dataflow_network_and_key(config: PipelineConfig) -> list[str]:
 def build_pipeline(config: PipelineConfig) -> Any:
     """Builds the pipeline object for Vertex from the configuration.
 
-    The span-window resolver is left out (KubeflowV2DagRunner compiles only TFX's own latest-artifact
-    and latest-blessed-model resolvers): Transform, Trainer and Evaluator use what this run ingests.
+    KubeflowV2DagRunner compiles only TFX's own latest-artifact and latest-blessed-model resolvers, so
+    the training window and the drift baseline come from the record of accepted spans the data gate
+    keeps under the pipeline root (pipeline.span_record) instead of ML Metadata: the same spans, by the
+    same rule, as a local run.
 
     Args:
         config: a configuration that passed check_vertex.
@@ -93,7 +95,7 @@ def build_pipeline(config: PipelineConfig) -> Any:
         metadata_connection_config=None,
         beam_pipeline_args=beam_args(config),
         bigquery_query=config.bigquery_query,
-        use_span_window=False,
+        spans_from_record=True,
         runtime_parameters=True,
         vertex_training=vertex_training_of(config),
         vertex_serving=vertex_serving_of(config),

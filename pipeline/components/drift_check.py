@@ -17,7 +17,7 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact, standard_artifacts
 
-from pipeline import validation
+from pipeline import span_record, validation
 from pipeline.accepted_spans import examples_span
 from pipeline.settings import LabelShift
 
@@ -44,6 +44,7 @@ def DriftCheck(
     baseline_examples: InputArtifact[standard_artifacts.Examples] = None,
     baseline_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
     label_shift: Parameter[str] = "",
+    accepted_record: Parameter[str] = "",
 ) -> None:
     """Compares the train split of `statistics` with that of `baseline_statistics`.
 
@@ -55,19 +56,31 @@ def DriftCheck(
         baseline_examples: the previous accepted span's Examples; absent for the first span.
         baseline_statistics: that span's statistics; absent for the first span.
         label_shift: a pipeline.settings.LabelShift as JSON (its to_json); empty checks no label relationship.
+        accepted_record: the data gate's record of accepted spans (pipeline.span_record), where the baseline
+            is looked up when no baseline artifacts are given (orchestrators without ML Metadata resolvers).
     """
     span = examples_span(examples)
-    has_baseline = baseline_statistics is not None and baseline_examples is not None
-    baseline_span = examples_span(baseline_examples) if has_baseline else None
+    baseline_span: int | None = None
+    baseline_statistics_uri = baseline_examples_uri = None
+    if baseline_statistics is not None and baseline_examples is not None:
+        baseline_span = examples_span(baseline_examples)
+        baseline_statistics_uri, baseline_examples_uri = baseline_statistics.uri, baseline_examples.uri
+    elif accepted_record:
+        previous = span_record.previous_accepted(span_record.read_accepted(accepted_record), span)
+        if previous is not None:
+            baseline_span = previous.span
+            baseline_statistics_uri, baseline_examples_uri = previous.statistics_uri, previous.examples_uri
+            # No input event links the baseline in ML Metadata here: the URIs are its lineage.
+            drift_report.set_string_custom_property("baseline_statistics_uri", previous.statistics_uri)
     report = validation.check_drift(
         span,
         statistics.uri,
         schema.uri,
         baseline_span,
-        baseline_statistics.uri if has_baseline else None,
+        baseline_statistics_uri,
         drift_report.uri,
         examples_uri=examples.uri,
-        baseline_examples_uri=baseline_examples.uri if has_baseline else None,
+        baseline_examples_uri=baseline_examples_uri,
         label_shift=LabelShift.from_json(label_shift) if label_shift else None,
     )
     rows = validation.drift_rows(report)

@@ -1,7 +1,7 @@
 """The one-way layering of runners/ (README, "Layout"), checked on the source, function-local imports included.
 
     errors, text, files, quiet, pipeline_args < store < home < serving < monitoring | reports < preflight
-    < local | vertex < commands < cli < __main__
+    < local | vertex < rehearsal < commands < cli < __main__
 
 A module may import modules of lower layers and of its own room; rooms of one layer (`|`) do not
 import each other, and no command module imports another. Across the whole project no module imports
@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("runners.monitoring", "runners.reports"),
     ("runners.preflight",),
     ("runners.local", "runners.vertex"),
+    ("runners.rehearsal",),
     ("runners.commands",),
     ("runners.cli",),
     ("runners.__main__",),

@@ -1,4 +1,12 @@
-"""The wheel `pip install .` builds (and a Vertex image or Dataflow worker gets) holds every package of the project."""
+"""The wheel `pip install .` builds (and a Vertex image or Dataflow worker gets) holds every package of the project.
+
+"Installed into a clean environment" is a folder here, not a `python -m venv`: a venv without system
+site-packages would have to install TensorFlow, TFX and Beam (minutes, and the network), and one with
+them inherits this checkout's editable install, whose finder answers for any module the wheel lacks.
+`pip install --target` plus `python -S` with only that folder and the locked libraries on the path is
+the environment the image gives a step, minus the editable finder: the same imports succeed or fail.
+The Vertex rehearsal (tests/e2e/test_vertex_rehearsal.py) runs every step from such a folder.
+"""
 
 from __future__ import annotations
 

@@ -139,6 +139,7 @@ FROM_THE_RUNNER = {
     "metadata_connection_config",
     "runtime_parameters",
     "use_span_window",
+    "spans_from_record",
 }
 # Arguments no config field sets: create_pipeline's (or the grouped value's) default is the product's choice.
 NOT_CONFIGURABLE = {"vertex_serving.min_replicas", "vertex_serving.max_replicas"}

@@ -40,6 +40,8 @@ BASELINE_TASKS = (
     f"{ids.BASELINE_RESOLVER}-model-blessing-resolver",
     f"{ids.BASELINE_RESOLVER}-model-resolver",
 )
+# Every task of the spec: our components, the window step (in place of the resolver) and the baseline.
+TASKS = {*ids.COMPONENTS, ids.SPAN_WINDOW_EXAMPLES, *BASELINE_TASKS}
 CLI_FLAGS = ["--gcp-project", PROJECT, "--image", IMAGE, "--home", HOME, "--data-root", DATA_ROOT]
 
 
@@ -120,19 +122,47 @@ def _constant(spec: dict[str, Any], task: str, parameter: str) -> Any:
 
 
 def test_every_component_appears_under_our_ids(spec: dict[str, Any]) -> None:
-    assert set(_tasks(spec)) == set(ids.COMPONENTS) | set(BASELINE_TASKS)
-    # The documented fallback: no span-window resolver on Vertex (the V2 compiler cannot build it).
+    # The V2 compiler cannot build the span-window resolver; the window is a step of ours instead.
+    assert set(_tasks(spec)) == TASKS
     assert ids.SPAN_WINDOW not in _tasks(spec)
-    assert _tasks(spec)[ids.TRANSFORM]["inputs"]["artifacts"]["examples"]["taskOutputArtifact"] == {
-        "producerTask": ids.EXAMPLE_GEN,
-        "outputArtifactKey": "examples",
+    for consumer in (ids.TRANSFORM, ids.EVALUATOR):
+        assert _tasks(spec)[consumer]["inputs"]["artifacts"]["examples"]["taskOutputArtifact"] == {
+            "producerTask": ids.SPAN_WINDOW_EXAMPLES,
+            "outputArtifactKey": "window",
+        }
+
+
+def test_window_gate_policy_and_drift_baseline_reach_the_spec(tmp_path: Path) -> None:
+    # Parity with a local run: the configured window, the configured gate policy, and a drift baseline
+    # looked up in the record the gate keeps under the pipeline root (the one place both read and write).
+    spec = _compile(
+        tmp_path / "pipeline.json",
+        window_spans=3,
+        blocking_anomalies=["SCHEMA_NEW_COLUMN"],
+        warning_anomalies=["ENUM_TYPE_UNEXPECTED_STRING_VALUES"],
+        drift_action="warn",
+    )
+    record = f"{HOME}/pipeline_root/accepted-spans"
+    tasks = _tasks(spec)
+    assert _constant(spec, ids.SPAN_WINDOW_EXAMPLES, "num_spans") == "3"
+    assert _constant(spec, ids.SPAN_WINDOW_EXAMPLES, "accepted_record") == record
+    assert ids.DATA_GATE in tasks[ids.SPAN_WINDOW_EXAMPLES]["dependentTasks"]
+    assert json.loads(_constant(spec, ids.DATA_GATE, "policy")) == {
+        "blocking_anomalies": ["SCHEMA_NEW_COLUMN"],
+        "warning_anomalies": ["ENUM_TYPE_UNEXPECTED_STRING_VALUES"],
+        "drift_action": "warn",
     }
+    assert _constant(spec, ids.DATA_GATE, "accepted_record") == record
+    assert _constant(spec, ids.DRIFT_CHECK, "accepted_record") == record
+    assert _executor_class(spec, ids.SPAN_WINDOW_EXAMPLES) == (
+        "pipeline.components.window_examples.WindowExamples_Executor"
+    )
 
 
 def test_every_container_runs_the_configured_image(spec: dict[str, Any]) -> None:
     executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
     containers = {name: e["container"] for name, e in executors.items() if "container" in e}
-    assert len(containers) == len(ids.COMPONENTS)
+    assert len(containers) == len(ids.COMPONENTS) + 1  # and the window step
     assert {c["image"] for c in containers.values()} == {IMAGE}
 
 
@@ -240,7 +270,6 @@ def test_shipped_vertex_profile_names_each_missing_field_and_how_to_set_it() -> 
         ({"image": "us-docker.pkg.dev/p/r/taxi-pipeline:latest"}, "'image'.*immutable tag"),
         ({"image": "us-docker.pkg.dev/p/r/taxi-pipeline"}, "'image'.*immutable tag"),
         ({"home": "outputs"}, "'home' is 'outputs'.*gs://"),
-        ({"window_spans": 4}, "'window_spans' is 4.*span-window resolver"),
         ({"pipeline_name": "Taxi_Pipeline"}, "'pipeline_name'"),
         ({"model_name": "9taxi"}, "'model_name'.*Model Registry"),
         ({"bigquery_query": "SELECT 1", "span": 3}, "'span' is 3"),
@@ -276,7 +305,7 @@ def test_aiplatform_builds_the_job_with_our_root_account_and_parameters(spec_fil
     assert sent.runtime_config.parameters["train_args"].string_value == '{"num_steps": 50}'
     assert sent.runtime_config.parameters["data_root"].string_value == DATA_ROOT
     assert dict(sent.labels) == {"app": "taxi-pipeline", "team": "ml"}
-    assert set(sent.pipeline_spec["root"]["dag"]["tasks"]) == set(ids.COMPONENTS) | set(BASELINE_TASKS)
+    assert set(sent.pipeline_spec["root"]["dag"]["tasks"]) == TASKS
 
 
 def test_caching_flag_reaches_every_task_of_the_job(spec_file: Path) -> None:
