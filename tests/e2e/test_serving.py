@@ -156,7 +156,7 @@ def test_prediction_equals_the_in_process_saved_model(server: Server) -> None:
     served = np.array(document["predictions"], dtype=np.float64).ravel()
 
     model = tf.saved_model.load(str(server.serving_dir / str(server.version())))
-    function = model.signatures["serving_raw"]
+    function = model.signatures["serving_default"]
     tensors = {}
     for name, spec in function.structured_input_signature[1].items():
         fill = "" if name in STRING_FEATURES else 0
