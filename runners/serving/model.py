@@ -200,12 +200,14 @@ def load_version(config: PipelineConfig, version: int) -> LoadedModel:
     names = {f.name for f in features}
     signatures = _predict_signatures(loaded, names)
     if ids.SERVING_DEFAULT not in signatures:
-        raw = [n for n, c in loaded.signatures.items() if not set(c.structured_input_signature[1]) <= names]
         raise ValueError(
-            f"{path}: signature {ids.SERVING_DEFAULT} is missing or takes inputs {source} does not serve "
-            f"(signatures: {', '.join(loaded.signatures)}; not all inputs served: {', '.join(raw) or 'none'})"
+            f"{path}: signature {ids.SERVING_DEFAULT} is missing, or is not one TF Serving's predict can call with "
+            f"the features of {source} (signatures: {', '.join(loaded.signatures)})"
         )
-    taken = set().union(*(s.dtypes for s in signatures.values()))
+    raw = [s for s in signatures.values() if s.kind == RAW]
+    # A version exported before serving_default took raw values (its serving_default takes tf.Examples,
+    # serving_raw the values) still loads and answers as TF Serving would answer it.
+    taken = set().union(*(s.dtypes for s in raw)) if raw else names
     baseline, baseline_problem = baseline_of_version(config, version)
     lacking = sorted(taken - set(baseline)) if baseline is not None else []
     if lacking:
@@ -224,7 +226,8 @@ def load_version(config: PipelineConfig, version: int) -> LoadedModel:
     )
     # One call before serving traces nothing new but initialises the vocabulary tables, so the first
     # client request is not the slow one.
-    model.run(signatures[ids.SERVING_DEFAULT], [{f.name: None for f in model.features}])
+    if raw:
+        model.run(raw[0], [{f.name: None for f in model.features}])
     return model
 
 

@@ -303,7 +303,8 @@ def test_a_bad_explain_request_gets_400_naming_the_feature(server: Server) -> No
     counted = {"endpoint": "explain", "code": "400"}
     before = server.metric("taxi_serving_errors_total", **counted)
 
-    status, document = server.explain({"instances": [instance, {**instance, "trip_miles": "3.5"}]})
+    bad = {"instances": [instance, {**instance, "trip_miles": "3.5"}]}
+    status, document = server.request("POST", f"/v1/models/{MODEL}/labels/stable:explain", bad)
 
     assert status == 400
     assert "instance 1" in document["error"] and "'trip_miles'" in document["error"]
@@ -339,8 +340,41 @@ def test_metrics_count_requests_errors_scores_and_the_version(server: Server) ->
     assert server.metric("taxi_serving_model_version", model=MODEL) == server.version()
 
 
+def test_skew_reports_the_shifted_features_of_logged_requests(server: Server) -> None:
+    """Requests from a copy of span 2 (the model's newest training span) with fares in cents (x100)
+    and every trip paid by credit card; the other features keep span 2's distribution."""
+    shifted = _instances(SMALL_DATA / "span-2" / "data.csv")
+    for instance in shifted:
+        instance["fare"] *= 100
+        instance["payment_type"] = "Credit Card"
+    logged_before = server.metric("taxi_serving_logged_rows_total")
+    for start in range(0, len(shifted), 50):
+        status, document = server.predict({"instances": shifted[start : start + 50]})
+        assert status == 200, document
+    deadline = time.monotonic() + 60
+    while server.metric("taxi_serving_logged_rows_total") < logged_before + len(shifted):
+        assert time.monotonic() < deadline, "the request log did not catch up"
+        time.sleep(0.2)
+
+    # The version a run pushed: the one N+1 republished is not in ML Metadata, so it has no lineage.
+    pushed = sd.versions(server.serving_dir)[0]
+    result = run_cli("skew", "--home", str(server.home), "--version", str(pushed), "--json", timeout=600)
+    assert result.returncode == 4, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    by_feature = {row["feature"]: row for row in report["features"]}
+    assert {"fare", "payment_type"} <= set(report["skewed"])
+    assert by_feature["fare"]["measure"] == "jensen_shannon_divergence"
+    assert by_feature["payment_type"]["measure"] == "infinity_norm"
+    for unshifted in ("trip_start_hour", "trip_miles", "pickup_latitude"):
+        assert by_feature[unshifted]["status"] == "ok", by_feature[unshifted]
+    assert report["training_span"] == 2 and report["logged_rows"] >= len(shifted)
+    assert "fare" in result.stderr and "payment_type" in result.stderr
+
+
 def test_a_newly_published_version_is_served_without_restart_or_a_failed_request(server: Server) -> None:
-    """Publishes the pushed model again as version N+1 with serving_dir.publish: a copy into a hidden
+    """Last in the module: its load fills the request log that the skew test reads.
+
+    Publishes the pushed model again as version N+1 with serving_dir.publish: a copy into a hidden
     staging folder, then one atomic rename, the mechanism `rollback` uses and the Pusher's equivalent
     (the healthy home holds one push, so `rollback` has nothing to roll back to)."""
     current = server.version()
@@ -380,34 +414,3 @@ def test_a_newly_published_version_is_served_without_restart_or_a_failed_request
     assert server.versions() == [current + 1, current]
     status, document = server.request("POST", f"/v1/models/{MODEL}/labels/stable:predict", {"instances": instances})
     assert status == 404 and "label stable" in document["error"]
-
-
-def test_skew_reports_the_shifted_features_of_logged_requests(server: Server) -> None:
-    """Requests from a copy of span 2 (the model's newest training span) with fares in cents (x100)
-    and every trip paid by credit card; the other features keep span 2's distribution."""
-    shifted = _instances(SMALL_DATA / "span-2" / "data.csv")
-    for instance in shifted:
-        instance["fare"] *= 100
-        instance["payment_type"] = "Credit Card"
-    logged_before = server.metric("taxi_serving_logged_rows_total")
-    for start in range(0, len(shifted), 50):
-        status, document = server.predict({"instances": shifted[start : start + 50]})
-        assert status == 200, document
-    deadline = time.monotonic() + 60
-    while server.metric("taxi_serving_logged_rows_total") < logged_before + len(shifted):
-        assert time.monotonic() < deadline, "the request log did not catch up"
-        time.sleep(0.2)
-
-    # The version a run pushed: the one N+1 republished is not in ML Metadata, so it has no lineage.
-    pushed = sd.versions(server.serving_dir)[0]
-    result = run_cli("skew", "--home", str(server.home), "--version", str(pushed), "--json", timeout=600)
-    assert result.returncode == 4, result.stderr[-3000:]
-    report = json.loads(result.stdout)
-    by_feature = {row["feature"]: row for row in report["features"]}
-    assert {"fare", "payment_type"} <= set(report["skewed"])
-    assert by_feature["fare"]["measure"] == "jensen_shannon_divergence"
-    assert by_feature["payment_type"]["measure"] == "infinity_norm"
-    for unshifted in ("trip_start_hour", "trip_miles", "pickup_latitude"):
-        assert by_feature[unshifted]["status"] == "ok", by_feature[unshifted]
-    assert report["training_span"] == 2 and report["logged_rows"] >= len(shifted)
-    assert "fare" in result.stderr and "payment_type" in result.stderr
