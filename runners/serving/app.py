@@ -37,6 +37,8 @@ from runners.serving.settings import ServeSettings
 DRAIN_MAX_BYTES = 64 * 1024 * 1024
 # Instances in one :explain request at most: each costs one prediction per feature, plus one.
 EXPLAIN_MAX_INSTANCES = 1000
+# Bodies at least this large are parsed on a worker thread.
+LARGE_BODY_BYTES = 64 * 1024
 # Characters of a URL kept in the error log.
 LOGGED_URL_CHARS = 200
 
@@ -221,7 +223,9 @@ class ServingApp:
         try:
             if verb == "explain":
                 return await self._explain(model, body)
-            document = load_json(body)
+            # A large body takes a while to parse (a 4 MiB list of numbers: seconds on a busy machine): off
+            # the event loop, so other connections are still accepted and answered meanwhile.
+            document = load_json(body) if len(body) < LARGE_BODY_BYTES else await asyncio.to_thread(load_json, body)
             if not isinstance(document, dict):
                 raise RequestError('the body must be a JSON object: {"instances": [...]} or {"inputs": {...}}')
             if verb in ("classify", "regress"):
