@@ -69,7 +69,7 @@ class Batcher:
             return
         if pending.timer is not None:
             pending.timer.cancel()
-        run = self._runners[key]
+        run = self._runners.pop(key)  # not kept: it holds its model, which may be unloaded later
         batch = [row for rows, _ in pending.items for row in rows]
         loop = asyncio.get_running_loop()
         task = loop.run_in_executor(self._executor, self._call, run, batch)
