@@ -22,6 +22,7 @@ from pipeline.config import PipelineConfig
 from runners.errors import EXIT_USAGE, RunError
 from runners.serving.metrics import ServingMetrics
 from runners.serving.model import EXAMPLES, LoadedModel, ModelManager, ModelOutputError
+from runners.serving.request_log import RequestLog
 from runners.serving.requests import RequestError, check_example, check_row, out_of_domain
 from runners.serving.settings import ServeSettings
 
@@ -70,11 +71,19 @@ def _values(tensor: Any, name: str) -> list[Any]:
 
 
 class _Services(prediction_service_pb2_grpc.PredictionServiceServicer, model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, config: PipelineConfig, settings: ServeSettings, manager: ModelManager, metrics: ServingMetrics):
+    def __init__(
+        self,
+        config: PipelineConfig,
+        settings: ServeSettings,
+        manager: ModelManager,
+        metrics: ServingMetrics,
+        request_log: RequestLog,
+    ):
         self.config = config
         self.settings = settings
         self.manager = manager
         self.metrics = metrics
+        self.request_log = request_log
 
     def _call(self, endpoint: str, context: Any, answer: Any) -> Any:
         started = time.perf_counter()
@@ -138,8 +147,10 @@ class _Services(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
                 for i in range(count)
             ]
             batch = checked
+        outside = []
         for i, values in enumerate(checked):
             bad = out_of_domain(values, model.features)
+            outside.append(bad)
             for feature in bad:
                 self.metrics.out_of_domain.labels(feature=feature).inc()
             if bad and self.settings.strict_domains:
@@ -148,6 +159,7 @@ class _Services(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
                 )
         scores = model.run(signature, batch)
         self.metrics.predictions.labels(version=str(model.version)).inc(len(scores))
+        self.request_log.offer(checked, model.features, outside)  # gRPC traffic counts for skew as REST's does
         response = predict_pb2.PredictResponse()
         response.model_spec.name = self.config.model_name
         response.model_spec.version.value = model.version
@@ -191,7 +203,11 @@ class _Services(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
 
 
 def start_grpc(
-    config: PipelineConfig, settings: ServeSettings, manager: ModelManager, metrics: ServingMetrics
+    config: PipelineConfig,
+    settings: ServeSettings,
+    manager: ModelManager,
+    metrics: ServingMetrics,
+    request_log: RequestLog,
 ) -> tuple[grpc.Server, int]:
     """Starts the gRPC server on settings.grpc_port (0: any free port); returns it and its port."""
     server = grpc.server(
@@ -199,7 +215,7 @@ def start_grpc(
         options=[("grpc.max_receive_message_length", config.serve_max_request_bytes)],
         maximum_concurrent_rpcs=settings.max_in_flight,
     )
-    services = _Services(config, settings, manager, metrics)
+    services = _Services(config, settings, manager, metrics, request_log)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(services, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(services, server)
     host = config.serve_host if ":" not in config.serve_host else f"[{config.serve_host}]"

@@ -159,7 +159,7 @@ def serve(
     if settings.grpc_port >= 0:
         from runners.serving.grpc_service import start_grpc
 
-        grpc_server, grpc_port = start_grpc(config, settings, manager, metrics)
+        grpc_server, grpc_port = start_grpc(config, settings, manager, metrics, request_log)
 
     def count_refusal(status: int) -> None:
         app.count("connection", status)

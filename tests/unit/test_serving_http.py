@@ -490,6 +490,7 @@ def test_tf_servings_own_grpc_client_gets_the_rest_answer(server: Running) -> No
         prediction_service_pb2_grpc,
     )
 
+    logged_before = server.metric("taxi_serving_logged_rows_total")
     channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     request = predict_pb2.PredictRequest()
@@ -531,6 +532,11 @@ def test_tf_servings_own_grpc_client_gets_the_rest_answer(server: Running) -> No
         stub.Predict(request, timeout=30)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     channel.close()
+    # gRPC predictions are sampled into the request log like REST's (this server logs every one).
+    deadline = time.monotonic() + 30
+    while server.metric("taxi_serving_logged_rows_total") < logged_before + 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.metric("taxi_serving_logged_rows_total") >= logged_before + 3
 
 
 def test_strict_domains_refuse_out_of_domain_values(tmp_path: Path) -> None:
