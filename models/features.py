@@ -53,8 +53,10 @@ SLICE_FEATURES: tuple[str, ...] = ("trip_start_hour", "payment_type")
 
 # The exported model's serving contract: its signature names, and the output each serving signature
 # returns. Clients, TFMA and the server call them by these names (models/signatures.py builds them).
-SERVING_DEFAULT = "serving_default"  # serialized tf.Examples; what TF Serving and Vertex call by default
-SERVING_RAW = "serving_raw"  # one [batch] tensor per raw feature, as JSON clients send them
+# What TF Serving and Vertex call when a request names no signature: one [batch] tensor per raw
+# feature, as JSON clients send them, so a raw-JSON request means the same on all three servers.
+SERVING_DEFAULT = "serving_default"
+SERVING_TF_EXAMPLE = "serving_tf_example"  # serialized tf.Examples, as the TFX examples name it
 TRANSFORM_FEATURES = "transform_features"  # Transform applied to labelled tf.Examples, for TFMA
 OUTPUT_KEY = "probability"
 

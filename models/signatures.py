@@ -1,4 +1,4 @@
-"""Serving signatures: serialized tf.Example, raw JSON-style values, and Transform for evaluation.
+"""Serving signatures: raw JSON-style values (the default), serialized tf.Example, and Transform for evaluation.
 
 Every signature runs the raw inputs through the same Transform graph the model was trained on,
 so no client has to reproduce the preprocessing and there is no training/serving skew.
@@ -40,8 +40,9 @@ def make_serving_signatures(model: tf.keras.Model, tf_transform_output: tft.TFTr
 
     Returns:
         signature name -> concrete function, for `model.save(signatures=...)`:
-        `serving_default` takes serialized tf.Examples (`examples`), `serving_raw` takes one
-        [batch] tensor per raw feature, `transform_features` returns the transformed features
+        `serving_default` takes one [batch] tensor per raw feature (what JSON clients send, so a
+        request without signature_name works on TF Serving and Vertex alike), `serving_tf_example`
+        takes serialized tf.Examples (`examples`), `transform_features` returns the transformed features
         and label (TFMA uses it to compute the label from raw eval examples).
     """
     # Tracked as an attribute so the Transform graph and its vocabularies are saved with the model.
@@ -70,7 +71,7 @@ def make_serving_signatures(model: tf.keras.Model, tf_transform_output: tft.TFTr
         return model.tft_layer(tf.io.parse_example(serialized, full_spec))
 
     return {
-        features.SERVING_DEFAULT: serve_tf_examples.get_concrete_function(),
-        features.SERVING_RAW: serve_raw.get_concrete_function(),
+        features.SERVING_DEFAULT: serve_raw.get_concrete_function(),
+        features.SERVING_TF_EXAMPLE: serve_tf_examples.get_concrete_function(),
         features.TRANSFORM_FEATURES: transform_features.get_concrete_function(),
     }

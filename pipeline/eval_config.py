@@ -56,7 +56,7 @@ def create_eval_config(
                 # adding the Keras compile() metrics, whose combiners each load the whole model
                 # again. Together that was more than half the Evaluator's time (BENCHMARKS.md).
                 model_type=tfma.TF_GENERIC,
-                signature_name=ids.SERVING_DEFAULT,
+                signature_name=ids.SERVING_TF_EXAMPLE,
                 label_key=features.LABEL_KEY,
                 preprocessing_function_names=[ids.TRANSFORM_FEATURES],
             )

@@ -1,7 +1,7 @@
 """Explanations in the user's raw feature names: permutation importance and per-prediction feature ablation.
 
 The computations are plain functions over a `predict(columns) -> probabilities` callable, so they
-are tested without a model; the SavedModel helpers below feed them through the `serving_raw`
+are tested without a model; the SavedModel helpers below feed them through the `serving_default`
 signature, the same raw-value contract clients call.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 from models import features
 from pipeline import ids
 
-# Raw feature name -> one value per row, in the dtype the serving_raw signature takes.
+# Raw feature name -> one value per row, in the dtype the serving_default signature takes.
 Columns = dict[str, np.ndarray]
 Predict = Callable[[Columns], np.ndarray]
 
@@ -185,8 +185,8 @@ def load_model(model_dir: str) -> Any:
 
 
 def raw_input_spec(model: Any) -> dict[str, str]:
-    """Returns raw feature name -> "string", "int" or "float": what the serving_raw signature takes."""
-    signature = model.signatures[ids.SERVING_RAW]
+    """Returns raw feature name -> "string", "int" or "float": what the serving_default signature takes."""
+    signature = model.signatures[ids.SERVING_DEFAULT]
     kinds = {}
     for name, spec in sorted(signature.structured_input_signature[1].items()):
         kinds[name] = "string" if spec.dtype.name == "string" else ("int" if spec.dtype.is_integer else "float")
@@ -199,10 +199,10 @@ _MISSING = {"string": "", "int": 0, "float": 0.0}
 
 
 def raw_predictor(model: Any, batch_size: int = 4096) -> Predict:
-    """Returns predict(columns) -> probabilities calling the model's serving_raw signature in batches."""
+    """Returns predict(columns) -> probabilities calling the model's serving_default signature in batches."""
     import tensorflow as tf
 
-    signature = model.signatures[ids.SERVING_RAW]
+    signature = model.signatures[ids.SERVING_DEFAULT]
     kinds = raw_input_spec(model)
     dtypes = {"string": tf.string, "int": tf.int64, "float": tf.float32}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 # Defined with the features, the one models module the pipeline may import; runners/ may import none.
 from models.features import SERVING_DEFAULT as SERVING_DEFAULT
-from models.features import SERVING_RAW as SERVING_RAW
+from models.features import SERVING_TF_EXAMPLE as SERVING_TF_EXAMPLE
 from models.features import TRANSFORM_FEATURES as TRANSFORM_FEATURES
 
 EXAMPLE_GEN = "example_gen"

@@ -1,6 +1,6 @@
 """FeatureImportance: permutation importance of every trained model, in raw feature names, on eval rows.
 
-It runs the exported model through its `serving_raw` signature, so the importances speak in the
+It runs the exported model through its `serving_default` signature, so the importances speak in the
 names a client sends. The computation is pipeline.explanations.permutation_importance.
 """
 

@@ -24,7 +24,7 @@ def explain(model: Any, instances: Sequence[Mapping[str, Any]], baseline: Mappin
     """Explains each instance by feature ablation against the baseline row.
 
     Args:
-        model: a SavedModel loaded with load_model (it must carry the `serving_raw` signature).
+        model: a SavedModel loaded with load_model (it must carry the `serving_default` signature).
         instances: raw feature values as in a serving request's "instances"; a feature left out
             takes the baseline's value and so contributes nothing.
         baseline: the typical row (see baseline_for_model).

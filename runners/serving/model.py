@@ -1,5 +1,5 @@
-"""The model the server answers with: a pushed version loaded with its schema and baseline row, and
-the manager that swaps in newer versions as they appear in the serving dir."""
+"""The models the server answers with: pushed versions loaded with their schema, signatures and baseline
+row, and the manager that loads and unloads versions by TF Serving's version policies as the serving dir changes."""
 
 from __future__ import annotations
 
@@ -14,15 +14,41 @@ from pipeline import ids
 from pipeline import serving_dir as sd
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_USAGE, RunError
-from runners.serving.metrics import Registry
-from runners.serving.requests import PredictRequest, ServingFeature, columns
-
-# How often the serving dir is checked for a new version; TF Serving's file_system_poll_wait_seconds default.
-POLL_SECONDS = 1.0
-
+from runners.serving.metrics import ServingMetrics
+from runners.serving.requests import ServingFeature, columns
+from runners.serving.settings import ServeSettings
 
 # A version that failed to load (e.g. copied in by hand and still incomplete) is retried after this.
 RETRY_FAILED_SECONDS = 30.0
+
+
+# What a signature takes: one tensor per raw feature, or serialized tf.Examples.
+RAW, EXAMPLES = "raw", "examples"
+
+
+class ModelOutputError(RuntimeError):
+    """The model answered NaN or infinity for checked inputs: never passed on to a client."""
+
+
+@dataclasses.dataclass
+class Signature:
+    """One predict signature of a loaded version.
+
+    Attributes:
+        name: its name in the SavedModel (serving_default, serving_tf_example).
+        kind: RAW (one [batch] tensor per feature in `dtypes`) or EXAMPLES (one string tensor `input_name`).
+        call: the concrete function.
+        dtypes: RAW: input name -> tf dtype.
+        input_name: EXAMPLES: the name of its string input.
+        output_key: the one output it returns.
+    """
+
+    name: str
+    kind: str
+    call: Callable[..., Any]
+    dtypes: dict[str, Any]
+    input_name: str
+    output_key: str
 
 
 @dataclasses.dataclass
@@ -33,12 +59,10 @@ class LoadedModel:
     path: Path
     features: list[ServingFeature]
     schema_source: str
-    raw_call: Callable[..., Any]
-    raw_dtypes: dict[str, Any]
-    examples_call: Callable[..., Any]
-    examples_input: str
-    output_key: str
+    signatures: dict[str, Signature]
     loaded_at: float
+    # TF Serving's SignatureDefMap of the version (tensorflow.core.protobuf.meta_graph_pb2), for metadata.
+    signature_defs: Any = None
     # The loaded SavedModel: the concrete functions above do not keep its variables alive on their own.
     handle: Any = None
     # The typical row :explain ablates towards (recorded with the model's feature importance), or None
@@ -46,18 +70,28 @@ class LoadedModel:
     baseline: dict[str, Any] | None = None
     baseline_problem: str = ""
 
-    def predict(self, request: PredictRequest) -> list[list[float]]:
-        """Returns one row of scores per instance, as the signature's output tensor holds them."""
+    def run(self, signature: Signature, batch: list[Any]) -> list[list[float]]:
+        """Calls a signature on checked rows (RAW) or serialized tf.Examples (EXAMPLES) in one model call.
+
+        Returns:
+            One row of scores per instance.
+
+        Raises:
+            ModelOutputError: a score is not finite.
+        """
+        import numpy as np
         import tensorflow as tf
 
-        if request.examples:
-            outputs = self.examples_call(**{self.examples_input: tf.constant(request.examples)})
+        if signature.kind == EXAMPLES:
+            outputs = signature.call(**{signature.input_name: tf.constant(batch, dtype=tf.string)})
         else:
-            values = columns(request.rows, self.features)
-            tensors = {name: tf.constant(values[name], dtype=dtype) for name, dtype in self.raw_dtypes.items()}
-            outputs = self.raw_call(**tensors)
-        result = outputs[self.output_key].numpy()
-        return [[float(v) for v in row] for row in result.reshape(len(request), -1)]
+            values = columns(batch, self.features)
+            tensors = {name: tf.constant(values[name], dtype=dtype) for name, dtype in signature.dtypes.items()}
+            outputs = signature.call(**tensors)
+        result = np.asarray(outputs[signature.output_key].numpy(), dtype=np.float64).reshape(len(batch), -1)
+        if not np.isfinite(result).all():
+            raise ModelOutputError(f"version {self.version} answered a non-finite score for values the schema allows")
+        return [[float(v) for v in row] for row in result]
 
 
 def schema_of_version(config: PipelineConfig, version: int) -> tuple[Any, str]:
@@ -122,6 +156,37 @@ def baseline_of_version(config: PipelineConfig, version: int) -> tuple[dict[str,
     return baseline, ""
 
 
+def _signature_defs(path: Path) -> Any:
+    """The version's SignatureDefMap, read from saved_model.pb as TF Serving reports it in metadata."""
+    from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
+    found = get_model_metadata_pb2.SignatureDefMap()
+    graph = saved.meta_graphs[0] if saved.meta_graphs else meta_graph_pb2.MetaGraphDef()
+    for name, definition in graph.signature_def.items():
+        if not name.startswith("__"):  # __saved_model_init_op is TensorFlow's, not a signature
+            found.signature_def[name].CopyFrom(definition)
+    return found
+
+
+def _predict_signatures(loaded: Any, feature_names: set[str]) -> dict[str, Signature]:
+    """The signatures a predict request may name: one output, and raw features or one string input."""
+    import tensorflow as tf
+
+    found: dict[str, Signature] = {}
+    for name, call in loaded.signatures.items():
+        specs = call.structured_input_signature[1]
+        outputs = list(call.structured_outputs)
+        if len(outputs) != 1:
+            continue  # e.g. transform_features, which is for TFMA
+        if len(specs) == 1 and next(iter(specs.values())).dtype == tf.string and not set(specs) & feature_names:
+            found[name] = Signature(name, EXAMPLES, call, {}, next(iter(specs)), outputs[0])
+        elif specs and set(specs) <= feature_names:
+            found[name] = Signature(name, RAW, call, {k: v.dtype for k, v in specs.items()}, "", outputs[0])
+    return found
+
+
 def load_version(config: PipelineConfig, version: int) -> LoadedModel:
     """Loads one version of the serving dir, checks its signatures against its schema, and warms it up."""
     import tensorflow as tf
@@ -132,107 +197,164 @@ def load_version(config: PipelineConfig, version: int) -> LoadedModel:
     schema, source = schema_of_version(config, version)
     features = serving_features(schema)
     loaded = tf.saved_model.load(str(path))
-    missing = [name for name in (ids.SERVING_RAW, ids.SERVING_DEFAULT) if name not in loaded.signatures]
-    if missing:
-        raise ValueError(f"{path} has no signature {', '.join(missing)} (it has: {', '.join(loaded.signatures)})")
-    raw_call = loaded.signatures[ids.SERVING_RAW]
-    raw_specs = raw_call.structured_input_signature[1]
-    unknown = sorted(set(raw_specs) - {f.name for f in features})
-    if unknown:
+    names = {f.name for f in features}
+    signatures = _predict_signatures(loaded, names)
+    if ids.SERVING_DEFAULT not in signatures:
         raise ValueError(
-            f"{path}: signature {ids.SERVING_RAW} takes {', '.join(unknown)}, which {source} does not serve"
+            f"{path}: signature {ids.SERVING_DEFAULT} is missing, or is not one TF Serving's predict can call with "
+            f"the features of {source} (signatures: {', '.join(loaded.signatures)})"
         )
-    examples_call = loaded.signatures[ids.SERVING_DEFAULT]
-    examples_input = next(iter(examples_call.structured_input_signature[1]))
-    outputs = list(raw_call.structured_outputs)
+    raw = [s for s in signatures.values() if s.kind == RAW]
+    # A version exported before serving_default took raw values (its serving_default takes tf.Examples,
+    # serving_raw the values) still loads and answers as TF Serving would answer it.
+    taken = set().union(*(s.dtypes for s in raw)) if raw else names
     baseline, baseline_problem = baseline_of_version(config, version)
-    lacking = sorted(set(raw_specs) - set(baseline)) if baseline is not None else []
+    lacking = sorted(taken - set(baseline)) if baseline is not None else []
     if lacking:
         baseline, baseline_problem = None, f"its recorded baseline row lacks {', '.join(lacking)}"
     model = LoadedModel(
         version=version,
         path=path,
-        features=[f for f in features if f.name in raw_specs],
+        features=[f for f in features if f.name in taken],
         schema_source=source,
-        raw_call=raw_call,
-        raw_dtypes={name: spec.dtype for name, spec in raw_specs.items()},
-        examples_call=examples_call,
-        examples_input=examples_input,
-        output_key=outputs[0],
+        signatures=signatures,
         loaded_at=time.time(),
+        signature_defs=_signature_defs(path),
         handle=loaded,
         baseline=baseline,
         baseline_problem=baseline_problem,
     )
     # One call before serving traces nothing new but initialises the vocabulary tables, so the first
     # client request is not the slow one.
-    model.predict(PredictRequest([{f.name: None for f in model.features}], [], False))
+    if raw:
+        model.run(raw[0], [{f.name: None for f in model.features}])
     return model
 
 
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """A version the policy wants that did not load, and why (reported in model status)."""
+
+    at: float
+    message: str
+
+
 class ModelManager:
-    """Holds the serving version and swaps in a newer complete one when it appears."""
+    """Holds the loaded versions and loads/unloads them as the serving dir and the version policy say."""
 
     def __init__(
         self,
         config: PipelineConfig,
-        metrics: Registry,
+        metrics: ServingMetrics,
         say: Callable[[str], None],
-        pinned_version: int | None = None,
+        settings: ServeSettings | None = None,
         loader: Callable[[PipelineConfig, int], LoadedModel] = load_version,
     ) -> None:
         self.config = config
         self.metrics = metrics
         self.say = say
-        self.pinned_version = pinned_version
+        self.settings = settings or ServeSettings()
         self.loader = loader
-        # Replaced, never mutated: a request reads it once and keeps its model until it answers.
-        self.current: LoadedModel | None = None
-        self._failed: dict[int, float] = {}
+        # Replaced, never mutated: a request reads it once and keeps its model until it answers, so a
+        # version unloaded meanwhile still answers the requests that started on it.
+        self.models: dict[int, LoadedModel] = {}
+        self.failures: dict[int, Failure] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def candidates(self) -> list[int]:
-        """Versions that may serve, best first: the pinned one, else every integer folder holding a
-        saved_model.pb, highest first (a folder still being copied by hand has none yet)."""
+    @property
+    def current(self) -> LoadedModel | None:
+        """The highest loaded version: what a request naming no version gets (TF Serving's default)."""
+        models = self.models
+        return models[max(models)] if models else None
+
+    def resolve(self, version: int | None = None, label: str | None = None) -> LoadedModel | str:
+        """The loaded model a request names, or why there is none (TF Serving's wording)."""
+        models = self.models
+        name = self.config.model_name
+        if label is not None:
+            if label not in self.settings.labels:
+                return f"Unrecognized servable version label: {label}"
+            version = self.settings.labels[label]
+            if version not in models:
+                return f"Servable not found for request: Specific({name}, {version}) (label {label}); it is not loaded"
+        if version is None:
+            current = self.current
+            return current if current is not None else f"Servable not found for request: Latest({name})"
+        model = models.get(version)
+        if model is None:
+            loaded = ", ".join(map(str, sorted(models))) or "none"
+            return f"Servable not found for request: Specific({name}, {version}); versions loaded: {loaded}"
+        return model
+
+    def complete_versions(self) -> list[int]:
+        """Integer folders holding a saved_model.pb (a folder still being copied by hand has none yet)."""
         root = Path(self.config.serving_dir)
-        found = [self.pinned_version] if self.pinned_version is not None else sd.versions(root)[::-1]
-        return [v for v in found if (root / str(v) / "saved_model.pb").is_file()]
+        return [v for v in sd.versions(root) if (root / str(v) / "saved_model.pb").is_file()]
+
+    def wanted(self) -> list[int]:
+        """The versions the policy asks for, highest first."""
+        found = self.complete_versions()[::-1]
+        policy = self.settings.policy
+        if policy == "specific":
+            return [v for v in found if v in self.settings.versions]
+        if policy == "all":
+            return found
+        return found
+
+    def _load(self, version: int) -> LoadedModel | None:
+        failure = self.failures.get(version)
+        if failure is not None and time.time() - failure.at < RETRY_FAILED_SECONDS:
+            return None
+        try:
+            model = self.loader(self.config, version)
+        except Exception as err:  # a broken push must not take the server down: keep serving the others
+            self.failures[version] = Failure(time.time(), str(err))
+            self.metrics.model_loads.labels(result="failed").inc()
+            self.metrics.load_failures.inc()
+            self.say(f"version {version} failed to load (retried in {RETRY_FAILED_SECONDS:.0f}s): {err}")
+            return None
+        self.failures.pop(version, None)
+        self.metrics.model_loads.labels(result="ok").inc()
+        self.say(f"loaded version {model.version} from {model.path}; requests checked with {model.schema_source}")
+        if model.baseline_problem:
+            self.say(f"version {model.version} answers :explain with 503: {model.baseline_problem}")
+        return model
 
     def poll(self) -> None:
-        """Serves the highest version that loads; a version that fails leaves the serving one in place."""
-        current = self.current
-        for version in self.candidates():
-            if current is not None and version == current.version:
-                return
-            failed_at = self._failed.get(version)
-            if failed_at is not None and time.time() - failed_at < RETRY_FAILED_SECONDS:
-                continue
-            try:
-                model = self.loader(self.config, version)
-            except Exception as err:  # a broken push must not take the server down: try the next one
-                self._failed[version] = time.time()
-                self.metrics.inc("taxi_serving_model_loads_total", {"result": "failed"})
-                self.say(f"version {version} failed to load (retried in {RETRY_FAILED_SECONDS:.0f}s): {err}")
-                continue
-            self._failed.pop(version, None)
-            self.current = model
-            self.metrics.inc("taxi_serving_model_loads_total", {"result": "ok"})
-            self.metrics.set("taxi_serving_model_version", model.version, {"model": self.config.model_name})
-            before = f" (was {current.version})" if current is not None else ""
-            self.say(
-                f"serving version {model.version}{before} from {model.path}; "
-                f"requests checked with {model.schema_source}"
-            )
-            if model.baseline_problem:
-                self.say(f"version {model.version} answers :explain with 503: {model.baseline_problem}")
+        """Loads the versions the policy wants, then unloads the others; with the latest-N policy, a
+        version that fails to load leaves the next lower one serving in its place."""
+        models = dict(self.models)
+        keep: dict[int, LoadedModel] = {}
+        limit = self.settings.latest if self.settings.policy == "latest" else None
+        for version in self.wanted():
+            if limit is not None and len(keep) >= limit:
+                break
+            model = models.get(version) or self._load(version)
+            if model is not None:
+                keep[version] = model
+        if keep == models:
             return
+        before = sorted(models)
+        self.models = keep  # new versions serve from here on; the old ones finish what they started
+        self.metrics.models_loaded.set(len(keep))
+        if keep:
+            self.metrics.model_version.labels(model=self.config.model_name).set(max(keep))
+        for version in sorted(set(models) - set(keep)):
+            self.say(f"unloaded version {version}")
+        self.say(
+            f"serving versions {', '.join(map(str, sorted(keep))) or 'none'} "
+            f"(were {', '.join(map(str, before)) or 'none'})"
+        )
+        for label, version in sorted(self.settings.labels.items()):
+            if version not in keep:
+                self.say(f"label {label} names version {version}, which is not loaded: requests for it get 404")
 
     def start(self) -> None:
         """Polls the serving dir on a background thread until stop()."""
 
         def loop() -> None:
-            while not self._stop.wait(POLL_SECONDS):
+            while not self._stop.wait(self.settings.poll_seconds):
                 self.poll()
 
         self._thread = threading.Thread(target=loop, name="version-poller", daemon=True)

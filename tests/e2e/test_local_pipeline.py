@@ -207,9 +207,9 @@ def test_pushed_model_gives_the_same_answer_to_raw_values_and_tf_examples(runs: 
     # Rows with gaps included: a raw request says "missing" with the fill value (0, 0.0 or "").
     assert any(r[k] == "" for r in rows for k in features.model_input_features())
     model = tf.saved_model.load(_summary(runs.first)["pushed_path"])
-    assert {"serving_default", "serving_raw", "transform_features"} <= set(model.signatures)
+    assert {"serving_default", "serving_tf_example", "transform_features"} <= set(model.signatures)
 
-    from_examples = model.signatures["serving_default"](examples=tf.constant([_example(r) for r in rows]))
+    from_examples = model.signatures["serving_tf_example"](examples=tf.constant([_example(r) for r in rows]))
     dtypes = {"string": tf.string, "int": tf.int64, "float": tf.float32}
     raw_inputs = {}
     for name in features.model_input_features():
@@ -218,7 +218,7 @@ def test_pushed_model_gives_the_same_answer_to_raw_values_and_tf_examples(runs: 
         if kind == "int":
             values = [int(v) for v in values]
         raw_inputs[name] = tf.constant(values, dtype=dtypes[kind])
-    from_raw = model.signatures["serving_raw"](**raw_inputs)
+    from_raw = model.signatures["serving_default"](**raw_inputs)
 
     by_example = from_examples["probability"].numpy().ravel()
     by_raw = from_raw["probability"].numpy().ravel()

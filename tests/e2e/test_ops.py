@@ -245,7 +245,7 @@ def _predict(model_dir: Path, examples: list[bytes]) -> Any:
     import tensorflow as tf
 
     model = tf.saved_model.load(str(model_dir))
-    return model.signatures["serving_default"](examples=tf.constant(examples))["probability"].numpy().ravel()
+    return model.signatures["serving_tf_example"](examples=tf.constant(examples))["probability"].numpy().ravel()
 
 
 def _examples(rows: list[dict[str, str]]) -> list[bytes]:

@@ -1,7 +1,9 @@
 """`taxi-pipeline serve` and `skew` against the model a real run pushed (the shared healthy home).
 
-One server runs for the module, started as a user starts it (`python -m runners serve`) on a free
-port with every request logged; the tests talk to it over HTTP on loopback.
+One server runs for the module, started as a user starts it (`python -m runners serve`) on free
+REST and gRPC ports with every request logged, two versions loaded (the pushed one, labelled stable,
+and a copy of it published as the next version, labelled canary); the tests talk to it over HTTP and
+with TF Serving's own gRPC client on loopback.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class Server:
 
     home: Path
     port: int
+    grpc_port: int
+    pushed: int
     process: subprocess.Popen[str]
     output: list[str] = field(default_factory=list)
 
@@ -66,7 +70,7 @@ class Server:
         response = connection.getresponse()
         text = response.read().decode()
         connection.close()
-        return response.status, (text if path == "/metrics" else json.loads(text))
+        return response.status, (text if path == "/metrics" and response.status == 200 else json.loads(text))
 
     def predict(self, body: Any) -> tuple[int, Any]:
         return self.request("POST", f"/v1/models/{MODEL}:predict", body)
@@ -74,12 +78,16 @@ class Server:
     def explain(self, body: Any) -> tuple[int, Any]:
         return self.request("POST", f"/v1/models/{MODEL}:explain", body)
 
-    def version(self) -> int:
+    def versions(self) -> list[int]:
+        """The loaded versions, highest first."""
         status, document = self.request("GET", f"/v1/models/{MODEL}")
         assert status == 200, document
-        (entry,) = document["model_version_status"]
-        assert entry["state"] == "AVAILABLE"
-        return int(entry["version"])
+        assert all(entry["state"] == "AVAILABLE" for entry in document["model_version_status"])
+        return [int(entry["version"]) for entry in document["model_version_status"]]
+
+    def version(self) -> int:
+        """The version a request naming none gets: the highest loaded."""
+        return self.versions()[0]
 
     def metric(self, name: str, **labels: str) -> float:
         """One sample of /metrics (0 when the series does not exist yet)."""
@@ -108,8 +116,12 @@ def _instances(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
 def server(healthy_home: HealthyHome, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("serving") / "home"
     shutil.copytree(healthy_home.home, home)
-    command = [sys.executable, "-m", "runners", "serve", "--home", str(home), "--port", "0"]
+    serving = home / "serving" / MODEL
+    pushed = sd.versions(serving)[-1]
+    sd.publish(serving, serving / str(pushed), pushed + 1)  # a second version, as a new push would add
+    command = [sys.executable, "-m", "runners", "serve", "--home", str(home), "--port", "0", "--grpc-port", "0"]
     command += ["--log-sampling", "1.0", "--max-request-bytes", str(MAX_REQUEST_BYTES)]
+    command += ["--latest", "2", "--labels", f"stable={pushed},canary={pushed + 1}"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
     port: list[int] = []
@@ -118,9 +130,9 @@ def server(healthy_home: HealthyHome, tmp_path_factory: pytest.TempPathFactory) 
     def read_output() -> None:  # also keeps the pipe drained for the server's whole life
         for line in process.stdout or []:
             output.append(line)
-            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", line)
+            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)/\S+, gRPC on port (\d+)", line)
             if found:
-                port.append(int(found.group(1)))
+                port.extend([int(found.group(1)), int(found.group(2))])
                 listening.set()
         listening.set()
 
@@ -129,7 +141,7 @@ def server(healthy_home: HealthyHome, tmp_path_factory: pytest.TempPathFactory) 
         listening.wait(timeout=300)
         if not port:
             pytest.fail("the server did not start:\n" + "".join(output))
-        yield Server(home, port[0], process, output)
+        yield Server(home, port[0], port[1], pushed, process, output)
     finally:
         process.terminate()
         try:
@@ -137,12 +149,45 @@ def server(healthy_home: HealthyHome, tmp_path_factory: pytest.TempPathFactory) 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    # SIGTERM is a graceful stop: the server finishes what it answers, says so and exits 0.
+    assert process.returncode == 0 and any("stopped" in line for line in output), "".join(output[-20:])
 
 
-def test_status_reports_the_pushed_version(server: Server) -> None:
-    assert server.version() == sd.serving_version(server.serving_dir)
+def test_status_reports_both_loaded_versions_and_labels_route_to_them(server: Server) -> None:
+    assert server.versions()[:2] == [server.pushed + 1, server.pushed] or server.version() > server.pushed + 1
     status, document = server.request("GET", "/v1/models/another_model")
     assert status == 404 and "another_model" in document["error"]
+    status, document = server.request("GET", f"/v1/models/{MODEL}/labels/stable")
+    assert status == 200 and document["model_version_status"][0]["version"] == str(server.pushed)
+    (instance,) = _instances(SMALL_DATA / "span-2" / "data.csv", limit=1)
+    answers = {}
+    for route in (f"/versions/{server.pushed}", "/labels/stable", "/labels/canary", ""):
+        status, document = server.request("POST", f"/v1/models/{MODEL}{route}:predict", {"instances": [instance]})
+        assert status == 200, (route, document)
+        answers[route] = document["predictions"][0][0]
+    # The canary is a copy of the stable version: both answer the same.
+    assert answers["/labels/stable"] == pytest.approx(answers["/labels/canary"], abs=1e-6)
+
+
+def test_metadata_names_the_raw_default_and_the_tf_example_signature(server: Server) -> None:
+    status, document = server.request("GET", f"/v1/models/{MODEL}/versions/{server.pushed}/metadata")
+    assert status == 200, document
+    assert document["model_spec"] == {"name": MODEL, "signature_name": "", "version": str(server.pushed)}
+    signatures = document["metadata"]["signature_def"]["signature_def"]
+    assert {"serving_default", "serving_tf_example", "transform_features"} <= set(signatures)
+    assert {"fare", "payment_type", "trip_start_hour"} <= set(signatures["serving_default"]["inputs"])
+    assert set(signatures["serving_tf_example"]["inputs"]) == {"examples"}
+    assert set(signatures["serving_default"]["outputs"]) == {"probability"}
+
+
+def test_signature_name_routes_as_on_tf_serving(server: Server) -> None:
+    (instance,) = _instances(SMALL_DATA / "span-2" / "data.csv", limit=1)
+    status, document = server.predict({"instances": [instance], "signature_name": "serving_tf_example"})
+    assert status == 400 and "takes serialized tf.Examples" in document["error"]
+    status, document = server.predict({"instances": [instance], "signature_name": "transform_features"})
+    assert status == 400 and 'Serving signature name: "transform_features" not found' in document["error"]
+    status, document = server.request("POST", f"/v1/models/{MODEL}:classify", {"instances": [instance]})
+    assert status == 400 and "Expected classification signature" in document["error"]
 
 
 def test_prediction_equals_the_in_process_saved_model(server: Server) -> None:
@@ -156,7 +201,7 @@ def test_prediction_equals_the_in_process_saved_model(server: Server) -> None:
     served = np.array(document["predictions"], dtype=np.float64).ravel()
 
     model = tf.saved_model.load(str(server.serving_dir / str(server.version())))
-    function = model.signatures["serving_raw"]
+    function = model.signatures["serving_default"]
     tensors = {}
     for name, spec in function.structured_input_signature[1].items():
         fill = "" if name in STRING_FEATURES else 0
@@ -178,9 +223,30 @@ def test_prediction_equals_the_in_process_saved_model(server: Server) -> None:
             else:
                 slot.float_list.value.append(value)
         examples.append({"b64": base64.b64encode(example.SerializeToString()).decode()})
-    status, document = server.predict({"instances": examples})
+    status, document = server.predict({"instances": examples, "signature_name": "serving_tf_example"})
     assert status == 200, document
     np.testing.assert_allclose(np.array(document["predictions"]).ravel(), expected, atol=1e-6)
+
+    # TF Serving's own gRPC client, unchanged, gets the same probabilities.
+    import grpc
+    from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL
+    for name, tensor in tensors.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(tensor.numpy()))
+    answer = stub.Predict(request, timeout=60)
+    np.testing.assert_allclose(tf.make_ndarray(answer.outputs["probability"]).ravel(), expected, atol=1e-6)
+    assert answer.model_spec.version.value == server.version()
+    metadata_request = get_model_metadata_pb2.GetModelMetadataRequest()
+    metadata_request.model_spec.name = MODEL
+    metadata_request.metadata_field.append("signature_def")
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    stub.GetModelMetadata(metadata_request, timeout=60).metadata["signature_def"].Unpack(signatures)
+    assert {"serving_default", "serving_tf_example"} <= set(signatures.signature_def)
+    channel.close()
 
 
 @pytest.mark.parametrize(
@@ -208,11 +274,11 @@ def test_explain_answers_what_runners_explain_computes_in_process(server: Server
 
     instances = _instances(SMALL_DATA / "span-2" / "data.csv", limit=4)
     assert any(len(instance) < 16 for instance in instances)  # left-out features take the baseline's value
-    version = server.version()
+    version = server.pushed  # the copy published as the next version is not in ML Metadata: no baseline
     counted = {"endpoint": "explain", "code": "200"}
     before = server.metric("taxi_serving_requests_total", **counted)
 
-    status, document = server.explain({"instances": instances})
+    status, document = server.request("POST", f"/v1/models/{MODEL}/labels/stable:explain", {"instances": instances})
 
     assert status == 200, document
     # The same model, baseline row and rows, explained in this process with runners.serving.explain.
@@ -237,7 +303,8 @@ def test_a_bad_explain_request_gets_400_naming_the_feature(server: Server) -> No
     counted = {"endpoint": "explain", "code": "400"}
     before = server.metric("taxi_serving_errors_total", **counted)
 
-    status, document = server.explain({"instances": [instance, {**instance, "trip_miles": "3.5"}]})
+    bad = {"instances": [instance, {**instance, "trip_miles": "3.5"}]}
+    status, document = server.request("POST", f"/v1/models/{MODEL}/labels/stable:explain", bad)
 
     assert status == 400
     assert "instance 1" in document["error"] and "'trip_miles'" in document["error"]
@@ -249,7 +316,7 @@ def test_an_oversized_body_gets_413(server: Server) -> None:
     body = json.dumps({"instances": instances * 2}).encode()
     assert len(body) > MAX_REQUEST_BYTES
     status, document = server.predict(body)
-    assert status == 413 and "serve_max_request_bytes" in document["error"]
+    assert status == 413 and "--max-request-bytes" in document["error"]
 
 
 def test_metrics_count_requests_errors_scores_and_the_version(server: Server) -> None:
@@ -271,26 +338,6 @@ def test_metrics_count_requests_errors_scores_and_the_version(server: Server) ->
     assert server.metric("taxi_serving_prediction_score_count", **version) == before["scores"] + 3
     assert server.metric("taxi_serving_request_duration_seconds_count", endpoint="predict") == before["latency"] + 2
     assert server.metric("taxi_serving_model_version", model=MODEL) == server.version()
-
-
-def test_a_newly_published_version_is_served_without_restart(server: Server) -> None:
-    """Publishes the pushed model again as version N+1 with serving_dir.publish: a copy into a hidden
-    staging folder, then one atomic rename, the mechanism `rollback` uses and the Pusher's equivalent
-    (the healthy home holds one push, so `rollback` has nothing to roll back to)."""
-    current = server.version()
-    sd.publish(server.serving_dir, server.serving_dir / str(current), current + 1)
-    deadline = time.monotonic() + 180
-    while server.version() != current + 1:
-        assert time.monotonic() < deadline, "version not picked up:\n" + "".join(server.output)
-        time.sleep(0.5)
-    instances = _instances(SMALL_DATA / "span-2" / "data.csv", limit=2)
-    status, document = server.predict({"instances": instances})
-    assert status == 200 and len(document["predictions"]) == 2
-    assert server.metric("taxi_serving_model_version", model=MODEL) == current + 1
-    # ML Metadata does not know the republished version, so there is no baseline row to explain against.
-    status, document = server.explain({"instances": instances})
-    assert status == 503 and f"ML Metadata does not record version {current + 1}" in document["error"]
-    assert server.metric("taxi_serving_predictions_total", version=str(current + 1)) == 2
 
 
 def test_skew_reports_the_shifted_features_of_logged_requests(server: Server) -> None:
@@ -322,3 +369,48 @@ def test_skew_reports_the_shifted_features_of_logged_requests(server: Server) ->
         assert by_feature[unshifted]["status"] == "ok", by_feature[unshifted]
     assert report["training_span"] == 2 and report["logged_rows"] >= len(shifted)
     assert "fare" in result.stderr and "payment_type" in result.stderr
+
+
+def test_a_newly_published_version_is_served_without_restart_or_a_failed_request(server: Server) -> None:
+    """Last in the module: its load fills the request log that the skew test reads.
+
+    Publishes the pushed model again as version N+1 with serving_dir.publish: a copy into a hidden
+    staging folder, then one atomic rename, the mechanism `rollback` uses and the Pusher's equivalent
+    (the healthy home holds one push, so `rollback` has nothing to roll back to)."""
+    current = server.version()
+    instances = _instances(SMALL_DATA / "span-2" / "data.csv", limit=2)
+    failures: list[Any] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            status, document = server.predict({"instances": instances})
+            if status != 200:
+                failures.append(document)
+
+    clients = [threading.Thread(target=hammer) for _ in range(2)]
+    for client in clients:
+        client.start()
+    started = time.monotonic()
+    sd.publish(server.serving_dir, server.serving_dir / str(current), current + 1)
+    deadline = time.monotonic() + 180
+    while server.version() != current + 1:
+        assert time.monotonic() < deadline, "version not picked up:\n" + "".join(server.output)
+        time.sleep(0.1)
+    print(f"version {current + 1} served {time.monotonic() - started:.1f}s after it was published")
+    stop.set()
+    for client in clients:
+        client.join()
+    assert failures == []
+    before = server.metric("taxi_serving_predictions_total", version=str(current + 1))
+    status, document = server.predict({"instances": instances})
+    assert status == 200 and len(document["predictions"]) == 2
+    assert server.metric("taxi_serving_model_version", model=MODEL) == current + 1
+    # ML Metadata does not know the republished version, so there is no baseline row to explain against.
+    status, document = server.explain({"instances": instances})
+    assert status == 503 and f"ML Metadata does not record version {current + 1}" in document["error"]
+    assert server.metric("taxi_serving_predictions_total", version=str(current + 1)) == before + 2
+    # latest 2: the stable label's version is unloaded now, so its label answers 404 (never another version).
+    assert server.versions() == [current + 1, current]
+    status, document = server.request("POST", f"/v1/models/{MODEL}/labels/stable:predict", {"instances": instances})
+    assert status == 404 and "label stable" in document["error"]

@@ -1,28 +1,22 @@
-"""The model server's Prometheus text exposition."""
+"""The model server's metrics, exported with prometheus_client."""
 
 from __future__ import annotations
 
-from runners.serving.metrics import Registry
+from runners.serving.metrics import ServingMetrics
 
 
-def test_counters_gauges_and_histograms_render_in_prometheus_text_format() -> None:
-    metrics = Registry()
-    metrics.declare("requests_total", "counter", "Requests.")
-    metrics.declare("version", "gauge", "Version.")
-    metrics.declare("latency_seconds", "histogram", "Latency.", (0.1, 1.0))
-    metrics.inc("requests_total", {"code": "200"})
-    metrics.inc("requests_total", {"code": "200"})
-    metrics.inc("requests_total", {"code": '4"00'})
-    metrics.set("version", 1795805021, {"model": "m"})
-    metrics.observe("latency_seconds", [0.05, 0.1, 0.5, 3.0])
-    lines = metrics.render().splitlines()
-    assert "# TYPE requests_total counter" in lines
-    assert 'requests_total{code="200"} 2' in lines
-    assert 'requests_total{code="4\\"00"} 1' in lines
-    assert 'version{model="m"} 1795805021' in lines
-    # Buckets are cumulative and inclusive of their upper bound.
-    assert 'latency_seconds_bucket{le="0.1"} 2' in lines
-    assert 'latency_seconds_bucket{le="1"} 3' in lines
-    assert 'latency_seconds_bucket{le="+Inf"} 4' in lines
-    assert "latency_seconds_count 4" in lines
-    assert "latency_seconds_sum 3.65" in lines
+def test_every_metric_renders_under_its_name_with_process_metrics_beside() -> None:
+    metrics = ServingMetrics()
+    metrics.requests.labels(code="200", endpoint="predict").inc(2)
+    metrics.scores.labels(version="7").observe(0.05)
+    metrics.scores.labels(version="7").observe(0.95)
+    metrics.out_of_domain.labels(feature="trip_start_hour").inc()
+    metrics.models_loaded.set(2)
+    lines = metrics.render().decode().splitlines()
+    assert 'taxi_serving_requests_total{code="200",endpoint="predict"} 2.0' in lines
+    assert 'taxi_serving_prediction_score_bucket{le="0.1",version="7"} 1.0' in lines
+    assert 'taxi_serving_prediction_score_bucket{le="+Inf",version="7"} 2.0' in lines
+    assert 'taxi_serving_out_of_domain_values_total{feature="trip_start_hour"} 1.0' in lines
+    assert "taxi_serving_models_loaded 2.0" in lines
+    assert "# TYPE taxi_serving_model_load_failures_total counter" in lines
+    assert any(line.startswith("process_resident_memory_bytes ") for line in lines)

@@ -102,7 +102,6 @@ def test_a_bad_instance_is_refused_naming_the_feature(change: dict[str, Any], na
         ([ROW], "must be a JSON object"),
         ({"rows": [ROW]}, 'exactly one of "instances"'),
         ({"instances": []}, "non-empty list"),
-        ({"instances": [ROW], "signature_name": "transform_features"}, "signature_name 'transform_features'"),
         ({"inputs": {"fare": [1.0], "trip_miles": [1.0, 2.0]}}, "lengths differ"),
         ({"instances": [{"b64": "%%%"}]}, "not valid base64"),
     ],
@@ -133,14 +132,66 @@ def _example(values: dict[str, Any]) -> str:
     return base64.b64encode(example.SerializeToString()).decode()
 
 
+def _example_refusal(document: Any) -> str:
+    with pytest.raises(RequestError) as caught:
+        parse_predict(_body(document), FEATURES, examples=True)
+    return str(caught.value)
+
+
 def test_b64_examples_are_checked_with_the_same_rules() -> None:
     good = _example(ROW)
-    request = parse_predict(_body({"instances": [{"b64": good}, {"examples": {"b64": good}}]}), FEATURES)
+    request = parse_predict(_body({"instances": [{"b64": good}, {"examples": {"b64": good}}]}), FEATURES, examples=True)
     assert len(request.examples) == 2 and not request.rows
-    assert "feature 'fare' is missing" in _refusal({"instances": [{"b64": _example({**ROW, "fare": []})}]})
+    assert request.values[0]["payment_type"] == "Cash"  # decoded, for the log and domain checks
+    assert "feature 'fare' is missing" in _example_refusal({"instances": [{"b64": _example({**ROW, "fare": []})}]})
     wrong_type = {k: v for k, v in ROW.items() if k != "fare"} | {"fare": "cheap"}
-    assert "feature 'fare' holds string values" in _refusal({"instances": [{"b64": _example(wrong_type)}]})
-    assert "mixes raw feature values and b64" in _refusal({"instances": [{"b64": good}, ROW]})
+    assert "feature 'fare' holds string values" in _example_refusal({"instances": [{"b64": _example(wrong_type)}]})
+    assert "takes serialized tf.Examples" in _example_refusal({"instances": [{"b64": good}, ROW]})
+    # serving_default takes raw values: a b64 instance is pointed to serving_tf_example.
+    assert "serving_tf_example" in _refusal({"instances": [{"b64": good}]})
+
+
+@pytest.mark.parametrize(
+    ("feature", "literal", "says"),
+    [
+        ("fare", b"1e39", "float32 can hold"),
+        ("fare", b"1e400", "finite number"),
+        ("fare", b"NaN", "JSON has no NaN"),
+        ("trip_start_hour", b"9223372036854775808", "int64's range"),
+        ("trip_start_hour", b"-9223372036854775809", "int64's range"),
+        ("trip_start_hour", b"1e300", "int64's range"),
+        ("fare", b"1" + b"0" * 5000, "5001-character number"),
+        ("company", b'"\\ud800"', "lone UTF-16 surrogate"),
+    ],
+)
+def test_values_the_model_cannot_hold_are_refused_naming_the_feature(feature: str, literal: bytes, says: str) -> None:
+    others = json.dumps({k: v for k, v in ROW.items() if k != feature})[1:-1].encode()
+    body = b'{"instances": [{' + others + b', "' + feature.encode() + b'": ' + literal + b"}]}"
+    with pytest.raises(RequestError) as caught:
+        parse_predict(body, FEATURES)
+    assert says in str(caught.value)
+    assert str(caught.value).startswith(f"instance 0: feature '{feature}'") or "JSON" in str(caught.value)
+
+
+def test_nesting_too_deep_to_parse_is_a_client_error() -> None:
+    with pytest.raises(RequestError, match="nested too deeply"):
+        parse_predict(b'{"instances": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", FEATURES)
+
+
+def test_values_outside_the_schemas_domain_are_reported_or_refused() -> None:
+    odd = {**ROW, "trip_start_month": 13, "payment_type": "Bitcoin", "fare": -5.0}
+    request = parse_predict(_body({"instances": [ROW, odd]}), FEATURES)
+    assert request.out_of_domain == [[], ["fare", "trip_start_month", "payment_type"]]
+    with pytest.raises(RequestError, match=r"instance 1: feature 'fare' is -5\.0, outside the schema's domain"):
+        parse_predict(_body({"instances": [ROW, odd]}), FEATURES, strict_domains=True)
+
+
+def test_too_many_rows_get_413() -> None:
+    with pytest.raises(RequestError, match="at most 2") as caught:
+        parse_predict(_body({"instances": [ROW] * 3}), FEATURES, max_rows=2)
+    assert caught.value.status == 413
+    with pytest.raises(RequestError, match="at most 2"):
+        parse_predict(_body({"inputs": {"fare": [1.0] * 3}}), FEATURES, max_rows=2)
 
 
 def test_features_excluded_from_serving_are_not_served() -> None:
