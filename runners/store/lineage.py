@@ -90,6 +90,8 @@ class EvaluationRecord:
     evaluation_uri: str | None
     model_id: int | None
     window_spans: list[int]
+    # The model the Evaluator compared the candidate with on the same rows (the newest blessed one), if any.
+    baseline_model_id: int | None = None
 
 
 def _int(value: Any) -> int | None:
@@ -278,6 +280,7 @@ def list_evaluations(store: metadata_store.MetadataStore, pipeline_name: str) ->
         blessing = _first(md.outputs(store, execution, "blessing"))
         evaluation = _first(md.outputs(store, execution, "evaluation"))
         model = _first(md.inputs(store, execution, "model"))
+        baseline = _first(md.inputs(store, execution, "baseline_model"))
         records.append(
             EvaluationRecord(
                 run_id=md.run_id_of(store, execution),
@@ -287,6 +290,7 @@ def list_evaluations(store: metadata_store.MetadataStore, pipeline_name: str) ->
                 evaluation_uri=evaluation.uri if evaluation is not None else None,
                 model_id=model.id if model is not None else None,
                 window_spans=_spans(md.inputs(store, execution, "examples")),
+                baseline_model_id=baseline.id if baseline is not None else None,
             )
         )
     return records
