@@ -152,3 +152,27 @@ def command_console(config: PipelineConfig, command: str) -> Iterator[TextIO]:
     """
     with quiet_and_logged(new_log_file(config, command), bool(config.verbose), sys.stdout) as console:
         yield console
+
+
+@contextmanager
+def read_only_console(config: PipelineConfig, command: str) -> Iterator[TextIO]:
+    """As command_console, for commands that only read: nothing is written into the home.
+
+    The libraries' logs go to a temporary file outside it, removed when the command succeeds and named
+    on stderr when it does not, so a failure can still be looked into.
+    """
+    import tempfile
+
+    handle, name = tempfile.mkstemp(prefix=f"taxi-pipeline-{command}-", suffix=".log")
+    os.close(handle)
+    log_file = Path(name)
+    succeeded = False
+    try:
+        with quiet_and_logged(log_file, bool(config.verbose), sys.stdout) as console:
+            yield console
+        succeeded = True
+    finally:
+        if succeeded:
+            log_file.unlink(missing_ok=True)
+        else:
+            print(f"taxi-pipeline: the libraries' log of this {command} is kept in {log_file}", file=sys.stderr)

@@ -46,6 +46,14 @@ class SliceMetrics:
         return {**self.candidate, **{f"{name}_diff": value for name, value in self.diff.items()}}
 
 
+def _bound_number(value: float, kind: str) -> str:
+    """A threshold as a reviewer reads it: TFMA's "no worse than" change bounds are tiny epsilons
+    (-1e-10), which say "at least the baseline's value" rather than a number worth printing."""
+    if kind != "absolute" and abs(value) < 1e-6:
+        return "0 (no worse than the baseline)" if value <= 0 else "0 (better than the baseline)"
+    return f"{value:+.4f}" if kind != "absolute" else f"{value:.4f}"
+
+
 @dataclasses.dataclass
 class ThresholdCheck:
     """One threshold of the evaluation config on one slice, and what TFMA decided."""
@@ -65,9 +73,9 @@ class ThresholdCheck:
         """The allowed range in words, e.g. ">= 0.5000"."""
         parts = []
         if self.lower is not None and not math.isinf(self.lower):
-            parts.append(f">= {self.lower:.4g}" if self.kind != "absolute" else f">= {self.lower:.4f}")
+            parts.append(f">= {_bound_number(self.lower, self.kind)}")
         if self.upper is not None and not math.isinf(self.upper):
-            parts.append(f"<= {self.upper:.4g}" if self.kind != "absolute" else f"<= {self.upper:.4f}")
+            parts.append(f"<= {_bound_number(self.upper, self.kind)}")
         return " and ".join(parts) or "any value"
 
     def sentence(self) -> str:
