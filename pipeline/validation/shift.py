@@ -3,8 +3,9 @@
 TFDV's Jensen-Shannon divergence compares ten equal-width buckets spanning each span's own range,
 so a feature whose values are all multiplied by 3 can read "ok": both histograms have the same
 shape. The quantile shift sees location and scale: it is the change of the feature's trimmed mean
-(the mean of its 1 %..99 % quantiles, which one extreme value cannot move) divided by the
-baseline's scale, the smaller of its trimmed mean's magnitude and its 10 %..90 % spread.
+(the mean of its 1 %..99 % quantiles, which one extreme value cannot move; of the non-zero values
+for a feature that is never negative, see numeric_summary) divided by the baseline's scale, the
+smaller of its trimmed mean's magnitude and its 10 %..90 % spread.
 
 - Multiplying every value by c moves the trimmed mean by exactly |c - 1| of its magnitude, so the
   measure reads at least 0.5 for c >= 1.5 (or c <= 0.5), whatever the feature.
@@ -83,7 +84,13 @@ def _quantile(points: list[tuple[float, float]], share: float) -> float:
 
 
 def numeric_summary(numeric: statistics_pb2.NumericStatistics) -> NumericSummary | None:
-    """Summarises one feature's NumericStatistics; None when it has no quantile histogram (no values)."""
+    """Summarises one feature's NumericStatistics; None when it has no quantile histogram (no values).
+
+    For a feature without negative values the trimmed mean and spread are those of its non-zero
+    values: multiplying by a constant leaves zeros at zero, while the share of zeros (cash trips
+    without a tip, trips whose miles were not recorded) moves from year to year on its own, and
+    TFDV's comparators already watch the histogram that shows it.
+    """
     points = _quantile_points(numeric)
     if len(points) < 2:
         return None
@@ -91,14 +98,21 @@ def numeric_summary(numeric: statistics_pb2.NumericStatistics) -> NumericSummary
     # The 99th percentile only when the histogram resolves it (statistics of the default 10 buckets do not).
     p99 = _quantile(points, 0.99) if buckets >= 100 else None
     low, high = _TRIM if buckets >= 100 else _SPREAD
+    values = float(numeric.common_stats.tot_num_values) or 0.0
+    zeros = numeric.num_zeros / values if values and numeric.min >= 0 and numeric.num_zeros < values else 0.0
+
+    def bulk(share: float) -> float:
+        # Kept inside the histogram's resolved points: its outer buckets reach out to the extremes.
+        return _quantile(points, min(high, max(low, zeros + share * (1.0 - zeros))))
+
     steps = max(1, round((high - low) * buckets))
-    trimmed = [_quantile(points, low + (high - low) * i / steps) for i in range(steps + 1)]
+    trimmed = [bulk(low + (high - low) * i / steps) for i in range(steps + 1)]
     return NumericSummary(
         mean=float(numeric.mean),
         median=_quantile(points, 0.5),
         p99=p99,
         trimmed_mean=math.fsum(trimmed) / len(trimmed),
-        spread=_quantile(points, _SPREAD[1]) - _quantile(points, _SPREAD[0]),
+        spread=bulk(_SPREAD[1]) - bulk(_SPREAD[0]),
     )
 
 

@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = validation.load_schema(ROOT / "schema" / "schema.pbtxt")
 
 
-def _frame(span: int) -> pd.DataFrame:
-    return pd.concat([pd.read_csv(path) for path in sorted((ROOT / "data" / "taxi" / f"span-{span}").glob("*.csv"))])
+def _frame(span: int, root: Path = ROOT / "data" / "taxi") -> pd.DataFrame:
+    return pd.concat([pd.read_csv(path) for path in sorted((root / f"span-{span}").glob("*.csv"))])
 
 
 def _statistics(frame: pd.DataFrame) -> object:
@@ -36,9 +36,10 @@ def test_every_numeric_feature_has_a_quantile_shift_limit() -> None:
     assert all(validation.shift_limit(f) is not None for f in SCHEMA.feature if f.name in NUMERIC)
 
 
-def test_bundled_spans_are_not_flagged_against_their_predecessor() -> None:
-    statistics = {span: _statistics(_frame(span)) for span in (1, 2, 3, 4)}
-    for span in (2, 3, 4):
+@pytest.mark.parametrize(("root", "spans"), [(ROOT / "data" / "taxi", 4), (ROOT / "tests" / "data" / "taxi-small", 2)])
+def test_bundled_spans_are_not_flagged_against_their_predecessor(root: Path, spans: int) -> None:
+    statistics = {span: _statistics(_frame(span, root)) for span in range(1, spans + 1)}
+    for span in range(2, spans + 1):
         rows = validation.measure_drift(statistics[span], statistics[span - 1], SCHEMA)
         shifts = [row for row in rows if row.measure == validation.QUANTILE_SHIFT]
         assert {row.feature for row in shifts} == set(NUMERIC)
