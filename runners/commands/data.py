@@ -126,11 +126,12 @@ def _cmd_drift(args: argparse.Namespace, config: PipelineConfig) -> int:
         against, against_folder = _span_folder(config, args.against)
         _readable(span, folder, schema, config)
         _readable(against, against_folder, schema, config)
-        rows = validation.measure_drift(
-            validation.csv_statistics(folder, schema, config.beam_args),
-            validation.csv_statistics(against_folder, schema, config.beam_args),
-            schema,
-        )
+        console.status(f"computing TFDV statistics of span {span} with Beam")
+        current = validation.csv_statistics(folder, schema, config.beam_args)
+        console.status(f"computing TFDV statistics of span {against} with Beam")
+        previous = validation.csv_statistics(against_folder, schema, config.beam_args)
+        console.status("measuring drift")
+        rows = validation.measure_drift(current, previous, schema)
         by = config.label_shift_features
         rows += validation.measure_label_shift(
             validation.csv_label_counts(folder, by),
@@ -172,6 +173,7 @@ def _cmd_schema_diff(args: argparse.Namespace, config: PipelineConfig) -> int:
         span, folder = _span_folder(config, config.span)
         # Missing columns and changed types are what the diff is for, so only unreadable files stop it.
         _readable(span, folder, schema, config, schema_checks=False)
+        console.status(f"computing TFDV statistics of span {span} with Beam")
         updated = validation.accepting_schema(schema, validation.csv_statistics(folder, schema, config.beam_args))
         diff = validation.schema_diff(
             schema, updated, f"{config.schema_path} (curated)", f"{config.schema_path} (accepting span {span})"
@@ -198,6 +200,7 @@ def _cmd_schema_validate(args: argparse.Namespace, config: PipelineConfig) -> in
         schema = _schema(config)
         span, folder = _span_folder(config, config.span)
         _readable(span, folder, schema, config)
+        console.status(f"computing TFDV statistics of span {span} with Beam")
         anomalies = validation.validate(validation.csv_statistics(folder, schema, config.beam_args), schema)
         verdict = validation.judge({"all rows": anomalies}, [], policy_of(config))
         if args.json:

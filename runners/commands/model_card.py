@@ -27,6 +27,13 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
 
 
 def _cmd_model_card(args: argparse.Namespace, config: PipelineConfig) -> int:
+    # The evaluation is read with TFMA, which loads TensorFlow first: seconds with nothing else to show.
+    print(
+        "taxi-pipeline: reading the version's lineage from ML Metadata and its TFMA evaluation "
+        "(TensorFlow loads first)...",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         path, card = generate(config, args.version, write=not args.json)
     except OSError as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,6 +45,12 @@ def _cmd_report(args: argparse.Namespace, config: PipelineConfig) -> int:
             f"(newest runs: {shown}); `taxi-pipeline runs` lists them all",
             EXIT_USAGE,
         )
+    # The evaluation is read with TFMA, which loads TensorFlow first: seconds with nothing else to show.
+    print(
+        f"taxi-pipeline: reading run {run_id} from ML Metadata and its TFMA evaluation (TensorFlow loads first)...",
+        file=sys.stderr,
+        flush=True,
+    )
     if args.json:
         with quiet_libraries():
             document = run_data.report_json(run_data.gather(store, config, run_id))
