@@ -56,14 +56,16 @@ def cli(home: Path, *args: str, data_root: Path | None = None) -> float:
     return elapsed
 
 
-def build_home(base: Path) -> Path:
-    """Three runs: span 1, then spans 1-2, then the same data again (an unchanged run)."""
+def build_home(base: Path, runs: int) -> Path:
+    """Up to three runs: span 1, then spans 1-2, then the same data again (an unchanged run)."""
     data_root, home = base / "data", base / "home"
     shutil.copytree(FIXTURE / "span-1", data_root / "span-1")
     print(f"preparing: run 1 on span 1 ({cli(home, 'run', data_root=data_root):.0f} s)", flush=True)
-    shutil.copytree(FIXTURE / "span-2", data_root / "span-2")
-    print(f"preparing: run 2 on spans 1-2 ({cli(home, 'run', data_root=data_root):.0f} s)", flush=True)
-    print(f"preparing: run 3, unchanged ({cli(home, 'run', data_root=data_root):.0f} s)", flush=True)
+    if runs >= 2:
+        shutil.copytree(FIXTURE / "span-2", data_root / "span-2")
+        print(f"preparing: run 2 on spans 1-2 ({cli(home, 'run', data_root=data_root):.0f} s)", flush=True)
+    if runs >= 3:
+        print(f"preparing: run 3, unchanged ({cli(home, 'run', data_root=data_root):.0f} s)", flush=True)
     return home
 
 
@@ -71,11 +73,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, help="a home with runs (default: build one with three runs)")
     parser.add_argument("--repeat", type=int, default=3, help="timed calls per command (default 3)")
+    parser.add_argument("--runs", type=int, default=3, choices=(1, 2, 3), help="runs in the built home (default 3)")
     args = parser.parse_args()
     print(f"# Read commands\n{machine()}\n", flush=True)
     base = None if args.home else Path(tempfile.mkdtemp(prefix="read-commands-"))
     try:
-        home = args.home.resolve() if args.home else build_home(base)  # type: ignore[arg-type]
+        home = args.home.resolve() if args.home else build_home(base, args.runs)  # type: ignore[arg-type]
+        print(f"home: {home}", flush=True)
         rows = []
         for name, command in COMMANDS.items():
             load = os.getloadavg()[0]

@@ -200,7 +200,7 @@ def metric_trend(
     evaluations: Sequence[EvaluationRecord],
     values: Mapping[int, Mapping[str, float]],
     metric: str,
-    versions_of_model: Mapping[int, Sequence[int]] | None = None,
+    versions_of_model: Mapping[int, Sequence[tuple[int, float]]] | None = None,
 ) -> dict[str, Any]:
     """Lists the main metric over the runs that evaluated a model, oldest first, with the change on the same rows.
 
@@ -209,7 +209,8 @@ def metric_trend(
         values: Evaluator execution id -> its overall metrics as TFMA's views list them (`<metric>` for
             the candidate, `<metric>_diff` for candidate - baseline); missing when unreadable.
         metric: the metric's name.
-        versions_of_model: model artifact id -> the versions that published it, to name the baseline.
+        versions_of_model: model artifact id -> (version, pushed_at) of each publication of it, to name
+            the baseline by the versions it had when the evaluation ran (a later rollback is not one).
 
     Returns:
         metric, comparison (SAME_ROWS), points (run_id, finished_at, window_spans, value, baseline_value,
@@ -230,7 +231,11 @@ def metric_trend(
                 "value": value,
                 "baseline_value": value - change if value is not None and change is not None else None,
                 "change": change,
-                "baseline_versions": sorted(published.get(baseline, [])) if baseline is not None else [],
+                "baseline_versions": sorted(
+                    version for version, at in published.get(baseline, []) if at <= evaluation.finished_at
+                )
+                if baseline is not None
+                else [],
                 "blessed": evaluation.blessed,
             }
         )
@@ -279,8 +284,8 @@ def compute(
     }
 
 
-def _versions_of_model(pushes: Sequence[Push]) -> dict[int, list[int]]:
-    found: dict[int, list[int]] = {}
+def _versions_of_model(pushes: Sequence[Push]) -> dict[int, list[tuple[int, float]]]:
+    found: dict[int, list[tuple[int, float]]] = {}
     for push in pushes:
-        found.setdefault(push.model_id, []).append(push.version)
+        found.setdefault(push.model_id, []).append((push.version, push.pushed_at))
     return found

@@ -135,7 +135,8 @@ def test_metric_trend_reports_the_change_on_the_same_rows_not_across_eval_sets()
         # Run 3's own eval set is harder: its value is lower than run 1's, yet on the same rows it beat model 1.
         3: {"binary_accuracy": 0.68, "binary_accuracy_diff": 0.006},
     }
-    result = kpis.metric_trend(evaluations, values, "binary_accuracy", {1: [1], 3: [2]})
+    # Model 1 was published as version 1, then again by a rollback (version 9) after run 3's evaluation.
+    result = kpis.metric_trend(evaluations, values, "binary_accuracy", {1: [(1, 5.0), (9, 40.0)], 3: [(2, 31.0)]})
     assert [p["run_id"] for p in result["points"]] == ["run-1", "run-2", "run-3"]
     assert [p["value"] for p in result["points"]] == [0.70, None, 0.68]
     assert [p["change"] for p in result["points"]] == [None, None, 0.006]
