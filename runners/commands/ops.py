@@ -180,6 +180,16 @@ def _cmd_runs(args: argparse.Namespace, config: PipelineConfig) -> int:
     return _emit(args, runs_document(records, config), lambda: format_runs(records, config))
 
 
+def _steps_text(trainer: Mapping[str, Any]) -> str:
+    """The steps the Trainer ran, and the configured number when it differs (early stopping) or is all we know."""
+    run, configured = trainer.get("steps_run"), trainer.get("train_steps")
+    if run is None:
+        return f"{configured if configured is not None else '-'} configured (steps run not recorded)"
+    if configured is not None and configured != run:
+        return f"{run} run (of {configured} configured: stopped early)"
+    return f"{run} run"
+
+
 def format_lineage(document: Mapping[str, Any], home: str) -> str:
     """Renders `lineage` for the console: one block per link, newest first, paths relative to the home."""
     lines = []
@@ -224,7 +234,7 @@ def format_lineage(document: Mapping[str, Any], home: str) -> str:
         row(
             "trainer",
             f"execution {trainer['execution_id']} in run {trainer['run_id']}",
-            f"steps {trainer['train_steps'] if trainer['train_steps'] is not None else '-'} "
+            f"steps {_steps_text(trainer)} "
             f"(eval {trainer['eval_steps'] if trainer['eval_steps'] is not None else '-'}), "
             f"code fingerprint {trainer['code_fingerprint'] or '-'}",
             f"hyperparameters {hyperparameters}",

@@ -66,3 +66,27 @@ def test_a_truncated_file_or_an_empty_folder_raises(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(ValueError, match="truncated"):
         tfma_files.overall_metrics(str(tmp_path))
+
+
+def test_steps_run_are_the_step_of_the_last_validation_in_the_tensorboard_log(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from tensorboard.compat.proto import event_pb2
+
+    from runners.store.lineage import steps_run
+
+    (tmp_path / "validation").mkdir()
+    with (tmp_path / "validation" / "events.out.tfevents.1.host.1.v2").open("wb") as handle:
+        for step, tag in (
+            (0, "epoch_loss"),
+            (100, "evaluation_loss_vs_iterations"),
+            (200, "evaluation_loss_vs_iterations"),
+        ):
+            event = event_pb2.Event(step=step)
+            event.summary.value.add(tag=tag)
+            data = event.SerializeToString()
+            handle.write(struct.pack("<Q", len(data)) + b"\0" * 4 + data + b"\0" * 4)
+    # Early stopping after two epochs of 100: 200 steps run, whatever train_steps said.
+    assert steps_run(SimpleNamespace(uri=str(tmp_path))) == 200
+    assert steps_run(SimpleNamespace(uri=str(tmp_path / "gone"))) is None
+    assert steps_run(None) is None
