@@ -58,7 +58,7 @@ from pipeline.ids import (
 from pipeline.settings import BlessingThresholds, LabelShift, Tuning
 from pipeline.span_record import record_folder
 from pipeline.span_resolvers import AcceptedSpanWindowStrategy, PreviousSpanStrategy
-from pipeline.validation import GatePolicy
+from pipeline.validation import GatePolicy, stats_options
 from pipeline.vertex_pusher import VertexModelRegistryPusher
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
@@ -255,9 +255,12 @@ def _ingest_and_validate_span(
     schema_importer = ImportSchemaGen(schema_file=schema_path).with_id(SCHEMA_IMPORTER)
 
     # Statistics of the new span alone, so it is validated on its own. The schema makes the integer
-    # codes it marks categorical get category statistics, which their L-infinity drift needs.
+    # codes it marks categorical get category statistics, which their L-infinity drift needs; the
+    # finer quantiles give the drift check its quantile shift and the tables their p99.
     statistics_gen = StatisticsGen(
-        examples=example_gen.outputs["examples"], schema=schema_importer.outputs["schema"]
+        examples=example_gen.outputs["examples"],
+        schema=schema_importer.outputs["schema"],
+        stats_options=stats_options(),
     ).with_id(STATISTICS_GEN)
 
     # Checks the new span against the schema.

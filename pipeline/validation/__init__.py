@@ -1,8 +1,8 @@
 """Data validation shared by the gate components, the CLI and the drift notebook: plain functions over TFDV protos.
 
-One module per job, lowest first: schema, distance (drift and skew), drift, label_shift (the label's
-relationship with features), gate (policy and verdict), io (artifacts), steps (the components' work),
-tables, csv_stats, schema_update. Import from here.
+One module per job, lowest first: schema, shift (quantile shift), distance (drift and skew), drift,
+label_shift (the label's relationship with features), gate (policy and verdict), io (artifacts),
+steps (the components' work), tables, csv_stats, schema_update. Import from here.
 """
 
 from __future__ import annotations
@@ -54,6 +54,15 @@ from pipeline.validation.schema import (
     validate,
 )
 from pipeline.validation.schema_update import accepting_schema, schema_diff
+from pipeline.validation.shift import (
+    QUANTILE_SHIFT,
+    SHIFT_LIMIT_TAG,
+    NumericSummary,
+    numeric_summaries,
+    quantile_shift,
+    shift_limit,
+    stats_options,
+)
 from pipeline.validation.steps import check_drift, judge_span
 from pipeline.validation.tables import anomaly_table, distance_table, drift_table, format_table
 
@@ -70,6 +79,8 @@ __all__ = [
     "LABEL_SOURCE_FEATURES",
     "L_INFINITY",
     "MEASURE_NAMES",
+    "QUANTILE_SHIFT",
+    "SHIFT_LIMIT_TAG",
     "SKEW",
     "STATISTICS_FILE",
     "AnomalyRow",
@@ -77,6 +88,7 @@ __all__ = [
     "DriftRow",
     "GatePolicy",
     "GateVerdict",
+    "NumericSummary",
     "accepting_schema",
     "anomaly_rows",
     "anomaly_table",
@@ -103,10 +115,14 @@ __all__ = [
     "measure_drift",
     "measure_kind",
     "measure_label_shift",
+    "numeric_summaries",
+    "quantile_shift",
     "read_schema_artifact",
     "schema_diff",
     "schema_text",
     "schema_threshold",
+    "shift_limit",
+    "stats_options",
     "training_columns",
     "training_features",
     "validate",

@@ -8,6 +8,8 @@ from typing import Any
 
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
+from pipeline.validation.shift import stats_options
+
 
 def _empty_cells_as_empty_lists(batch: Any) -> Any:
     """Turns null cells into empty lists, as CsvExampleGen writes an empty CSV cell into a tf.Example.
@@ -54,7 +56,7 @@ def csv_statistics(
     files = sorted(Path(folder).glob("*.csv"))
     with files[0].open(newline="") as handle:
         header = next(csv.reader(handle))
-    options = tfdv.StatsOptions(schema=schema)
+    options = stats_options(schema)
     with tempfile.TemporaryDirectory(prefix="taxi-stats-") as scratch:
         output = str(Path(scratch) / "stats.tfrecord")
         with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:

@@ -14,6 +14,7 @@ from typing import ClassVar, TypeVar
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from pipeline.validation.schema import is_categorical
+from pipeline.validation.shift import QUANTILE_SHIFT
 
 DRIFT = "drift"
 SKEW = "skew"
@@ -22,7 +23,13 @@ L_INFINITY = "infinity_norm"
 JENSEN_SHANNON = "jensen_shannon_divergence"
 # Not a TFDV distance, but reported and judged beside them: see label_shift.py.
 LABEL_RATE = "label_rate"
-MEASURE_NAMES = {L_INFINITY: "L-infinity", JENSEN_SHANNON: "Jensen-Shannon", LABEL_RATE: "label-rate change"}
+MEASURE_NAMES = {
+    L_INFINITY: "L-infinity",
+    JENSEN_SHANNON: "Jensen-Shannon",
+    LABEL_RATE: "label-rate change",
+    # Not a TFDV distance either: see shift.py.
+    QUANTILE_SHIFT: "quantile shift",
+}
 # The two measures as TFDV reports them (it has a third, NORMALIZED_ABSOLUTE_DIFFERENCE, no comparator here sets).
 _MEASUREMENTS = {
     anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY,

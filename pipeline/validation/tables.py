@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from models.features import LABEL_SOURCE_FEATURES
 from pipeline.text_table import format_table
@@ -44,8 +44,28 @@ def distance_table(rows: Sequence[DistanceRow], headers: Sequence[str], label_so
     )
 
 
+def readable_number(value: float | None) -> str:
+    """A number as a reviewer reads it: 4 significant digits, thousands separated, no exponent under 1e15."""
+    if value is None or math.isnan(value):
+        return "-"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if value != 0 and abs(value) < 1e-3:
+        return f"{value:.1e}"
+    if abs(value) >= 1e4:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def summary_text(values: Mapping[str, float | None] | None) -> str:
+    """Mean / median / p99 of one side of a numeric drift row."""
+    if not values:
+        return "-"
+    return " / ".join(readable_number(values.get(key)) for key in ("mean", "median", "p99"))
+
+
 def drift_table(rows: Sequence[DriftRow], label_sources: Sequence[str] = LABEL_SOURCE_FEATURES) -> str:
-    """Formats drift rows: feature, measure, value, limit, status.
+    """Formats drift rows: feature, measure, value, limit, status, and before/after mean / median / p99.
 
     Args:
         rows: the drift rows.
@@ -54,7 +74,21 @@ def drift_table(rows: Sequence[DriftRow], label_sources: Sequence[str] = LABEL_S
     Returns:
         The table.
     """
-    return distance_table(rows, ("feature", "measure", "value", "limit", "status"), label_sources)
+    return format_table(
+        ("feature", "measure", "value", "limit", "status", "before: mean / median / p99", "after"),
+        (
+            (
+                row.feature + (" (label source)" if row.feature in label_sources else ""),
+                MEASURE_NAMES.get(row.measure, row.measure),
+                _number(row.value),
+                "-" if row.threshold is None else f"{row.threshold:g}",
+                row.status,
+                summary_text(row.before),
+                summary_text(row.after),
+            )
+            for row in rows
+        ),
+    )
 
 
 def anomaly_table(rows: Sequence[AnomalyRow]) -> str:

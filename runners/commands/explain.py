@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from pipeline import ids
+from pipeline import explanations, ids
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_OK, EXIT_USAGE, RunError
 from runners.serving.explain import explain, load_model, parse_instances
@@ -61,12 +62,20 @@ def _cmd_explain(args: argparse.Namespace, config: PipelineConfig) -> int:
             EXIT_USAGE,
         )
     model = load_model(push.destination)
+    _check_json_types(instances, explanations.raw_input_spec(model))
     try:
         found = explain(model, instances, baseline)
     except ValueError as err:
         raise RunError(f"bad instance: {err}", EXIT_USAGE) from None
     if args.json:
-        document = {"version": push.version, "baseline": baseline, "explanations": [e.to_dict() for e in found]}
+        document = {
+            "version": push.version,
+            "baseline": baseline,
+            "explanations": [
+                {**e.to_dict(), "sent": sorted(instance), "top": [list(item) for item in _top(e, instance, args.top)]}
+                for e, instance in zip(found, instances, strict=True)
+            ],
+        }
         print(json.dumps(document, indent=2, default=str))
         return EXIT_OK
     out = sys.stdout
@@ -76,6 +85,43 @@ def _cmd_explain(args: argparse.Namespace, config: PipelineConfig) -> int:
             f"instance {i}: probability {explanation.prediction:.4f} "
             f"(typical row: {explanation.baseline_prediction:.4f})\n"
         )
-        for name, value in explanation.top(args.top):
-            out.write(f"  {value:+.4f}  {name} = {instances[i].get(name, baseline[name])!r}\n")
+        shown = _top(explanation, instances[i], args.top)
+        for name, value in shown:
+            out.write(f"  {value:+.4f}  {name} = {instances[i][name]!r}\n")
+        if not shown:
+            out.write("  (the instance sends no feature the model reads)\n")
     return EXIT_OK
+
+
+def _top(explanation: Any, instance: Mapping[str, Any], count: int) -> list[tuple[str, float]]:
+    """The largest contributions among the features the instance sent: the others took the baseline's
+    value, contribute exactly nothing, and must not be shown as if they were the instance's."""
+    return [(name, value) for name, value in explanation.top(len(explanation.contributions)) if name in instance][
+        :count
+    ]
+
+
+_JSON_KINDS = {"string": (str,), "int": (int,), "float": (int, float)}
+_KIND_WORDS = {"string": "a string", "int": "an integer", "float": "a number"}
+
+
+def _check_json_types(instances: Sequence[Mapping[str, Any]], kinds: Mapping[str, str]) -> None:
+    """Rejects a JSON value of the wrong type ("fare": "9.25"), which the lenient reader would convert.
+
+    Raises:
+        RunError (exit 2): naming the instance, the feature, the value and the type expected.
+    """
+    for i, instance in enumerate(instances):
+        if not isinstance(instance, Mapping):
+            continue  # explain() names it
+        for name, value in instance.items():
+            kind = kinds.get(name)
+            if kind is None or value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, _JSON_KINDS[kind]):
+                raise RunError(
+                    f"bad instance: instance {i}, feature '{name}' is {json.dumps(value)} "
+                    f"({type(value).__name__}); expected {_KIND_WORDS[kind]} in JSON"
+                    + (f", e.g. {value}" if kind != "string" and isinstance(value, str) else ""),
+                    EXIT_USAGE,
+                )

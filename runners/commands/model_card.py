@@ -22,20 +22,27 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
     )
     add_config_flags(parser)
     parser.add_argument("--version", type=int, metavar="V", help="a published version (see `taxi-pipeline models`)")
-    parser.add_argument("--json", action="store_true", help="print the card's facts as JSON on stdout")
+    parser.add_argument("--json", action="store_true", help="print the card's facts as JSON on stdout (writes no file)")
     parser.set_defaults(handler=_cmd_model_card)
 
 
 def _cmd_model_card(args: argparse.Namespace, config: PipelineConfig) -> int:
+    # The evaluation is read with TFMA, which loads TensorFlow first: seconds with nothing else to show.
+    print(
+        "taxi-pipeline: reading the version's lineage from ML Metadata and its TFMA evaluation "
+        "(TensorFlow loads first)...",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
-        path, card = generate(config, args.version)
+        path, card = generate(config, args.version, write=not args.json)
     except OSError as err:
         failure = home_write_error(err, Path(config.home), "No model card was written.")
         if failure is None:
             raise
         raise failure from None
     if args.json:
-        print(json.dumps({"path": str(path), "card": card}, indent=2, default=str))
+        print(json.dumps({"path": str(path), "written": False, "card": card}, indent=2, default=str))
     else:
         sys.stdout.write(f"model card of version {card['version']}: {path} (and {path.with_suffix('.md').name})\n")
     return EXIT_OK

@@ -180,6 +180,16 @@ def _cmd_runs(args: argparse.Namespace, config: PipelineConfig) -> int:
     return _emit(args, runs_document(records, config), lambda: format_runs(records, config))
 
 
+def _steps_text(trainer: Mapping[str, Any]) -> str:
+    """The steps the Trainer ran, and the configured number when it differs (early stopping) or is all we know."""
+    run, configured = trainer.get("steps_run"), trainer.get("train_steps")
+    if run is None:
+        return f"{configured if configured is not None else '-'} configured (steps run not recorded)"
+    if configured is not None and configured != run:
+        return f"{run} run (of {configured} configured: stopped early)"
+    return f"{run} run"
+
+
 def format_lineage(document: Mapping[str, Any], home: str) -> str:
     """Renders `lineage` for the console: one block per link, newest first, paths relative to the home."""
     lines = []
@@ -224,7 +234,7 @@ def format_lineage(document: Mapping[str, Any], home: str) -> str:
         row(
             "trainer",
             f"execution {trainer['execution_id']} in run {trainer['run_id']}",
-            f"steps {trainer['train_steps'] if trainer['train_steps'] is not None else '-'} "
+            f"steps {_steps_text(trainer)} "
             f"(eval {trainer['eval_steps'] if trainer['eval_steps'] is not None else '-'}), "
             f"code fingerprint {trainer['code_fingerprint'] or '-'}",
             f"hyperparameters {hyperparameters}",
@@ -274,25 +284,65 @@ def _cmd_lineage(args: argparse.Namespace, config: PipelineConfig) -> int:
     return _emit(args, document, lambda: format_lineage(document, config.home))
 
 
+def version_statuses(pushes: Sequence[ln.Push]) -> dict[int, str]:
+    """What became of each published version, in publishing order: 'serving' is left to the serving dir.
+
+    A version the next publication replaced is "superseded by N" when N was a push and "rolled back
+    by N" when N was a rollback; the newest one is "newest".
+    """
+    statuses: dict[int, str] = {}
+    current: int | None = None
+    for push in sorted(pushes, key=lambda p: p.version):
+        if current is not None:
+            how = "rolled back by" if push.kind == "rollback" else "superseded by"
+            statuses[current] = f"{how} {push.version}"
+        current = push.version
+    if current is not None:
+        statuses[current] = "newest"
+    return statuses
+
+
+COMPARISON = (
+    "change on the same rows = the Evaluator's candidate minus baseline (the newest blessed model when it "
+    "ran), both scored on that version's eval split"
+)
+
+
 def models_document(
-    pushes: Sequence[ln.Push], on_disk: Sequence[int], metrics: Mapping[str, Mapping[str, float]], serving_dir: str
+    pushes: Sequence[ln.Push],
+    on_disk: Sequence[int],
+    metrics: Mapping[str, Mapping[str, float]],
+    serving_dir: str,
+    baselines: Mapping[str, int | None] | None = None,
 ) -> dict[str, Any]:
     """Returns the `models --json` document: every published version, and which one serves.
 
     Args:
         pushes: published versions (lineage.find_pushes).
         on_disk: integer version folders in the serving dir.
-        metrics: evaluation URI -> overall metrics.
+        metrics: evaluation URI -> overall metrics (`<metric>_diff` is candidate - baseline on the same rows).
         serving_dir: the model's base path.
+        baselines: evaluation URI -> the model artifact id the Evaluator compared with (None: no baseline).
 
     Returns:
-        serving_dir, serving_version, serving_rule, versions (one mapping per push or rollback) and
-        unrecorded_versions (folders ML Metadata knows nothing about).
+        serving_dir, serving_version, serving_rule, comparison, versions (one mapping per push or
+        rollback: status, vs_baseline and the rest) and unrecorded_versions (folders ML Metadata
+        knows nothing about).
     """
     serving = max(on_disk, default=None)
     present = set(on_disk)
+    statuses = version_statuses(pushes)
+    versions_of_model: dict[int, list[int]] = {}
+    for push in pushes:
+        versions_of_model.setdefault(push.model_id, []).append(push.version)
     versions = []
     for push in pushes:
+        found = metrics.get(push.evaluation_uri or "", {})
+        baseline = (baselines or {}).get(push.evaluation_uri or "")
+        change = found.get(f"{MAIN_METRIC}_diff")
+        status = "serving" if push.version == serving else statuses.get(push.version, "")
+        if push.version != serving and status == "newest":
+            status = "not serving"
         versions.append(
             {
                 "version": push.version,
@@ -306,7 +356,16 @@ def models_document(
                 "pushed_model_artifact_id": push.pushed_model_id,
                 "destination": push.destination,
                 "evaluation_uri": push.evaluation_uri,
-                "metrics": dict(metrics.get(push.evaluation_uri or "", {})),
+                "metrics": {k: v for k, v in found.items() if not k.endswith("_diff")},
+                "vs_baseline": {
+                    "metric": MAIN_METRIC,
+                    "change": change,
+                    "baseline_model_artifact_id": baseline,
+                    "baseline_versions": sorted(v for v in versions_of_model.get(baseline, []) if v < push.version)
+                    if baseline is not None
+                    else [],
+                },
+                "status": status,
                 "on_disk": push.version in present,
                 "serving": push.version == serving,
                 "reason": push.reason,
@@ -317,6 +376,7 @@ def models_document(
         "serving_dir": serving_dir,
         "serving_version": serving,
         "serving_rule": SERVING_RULE,
+        "comparison": COMPARISON,
         "versions": versions,
         "unrecorded_versions": sorted(present - recorded),
     }
@@ -324,14 +384,32 @@ def models_document(
 
 def format_models(document: Mapping[str, Any]) -> str:
     """Renders `models` for the console: newest version first, the serving one marked with '*'."""
-    headers = ["", "VERSION", "PUSHED (UTC)", "RUN OR ROLLBACK", "SPANS", *(m.upper() for m in MODEL_METRICS), "MODEL"]
+    headers = [
+        "",
+        "VERSION",
+        "PUSHED (UTC)",
+        "RUN OR ROLLBACK",
+        "SPANS",
+        *(m.upper() for m in MODEL_METRICS),
+        "MODEL",
+    ]
     rows: list[tuple[int, list[str]]] = []
+    fates: list[tuple[int, list[str]]] = []
     for v in document["versions"]:
         marker = "*" if v["serving"] else ("!" if not v["on_disk"] else "")
         source = f"rollback to {v['rollback_of']}" if v["kind"] == "rollback" else v["run_id"]
         cells = [marker, str(v["version"]), format_time(v["pushed_at"]), source, format_spans(v["window_spans"])]
         cells += [*(format_number(v["metrics"].get(m)) for m in MODEL_METRICS), str(v["model_artifact_id"])]
         rows.append((v["version"], cells))
+        against = v["vs_baseline"]
+        if against["change"] is not None:
+            named = ",".join(map(str, against["baseline_versions"])) or f"model {against['baseline_model_artifact_id']}"
+            change = f"{against['change']:+.4f} vs version {named}"
+        elif v["kind"] == "rollback":
+            change = f"(the evaluation of version {v['rollback_of']})"
+        else:
+            change = "- (no baseline: judged on the absolute threshold)"
+        fates.append((v["version"], [marker, str(v["version"]), v["status"], change]))
     for version in document["unrecorded_versions"]:
         cells = ["*" if version == document["serving_version"] else "", str(version), "-", "not in ML Metadata"]
         rows.append((version, cells + ["-"] * (len(headers) - len(cells))))
@@ -349,9 +427,15 @@ def format_models(document: Mapping[str, Any]) -> str:
             "A rollback republishes an earlier model under a new version; its metrics are those of that model's "
             "evaluation. MODEL is the ML Metadata id of the trained model. ! marks a version whose folder is gone."
         ),
+        wrap(f"{MAIN_METRIC.upper()} and AUC: each model on its own eval split, not comparable across versions."),
     ]
     table = render_table(headers, [cells for _, cells in sorted(rows, key=lambda r: r[0], reverse=True)], (5, 6, 7))
-    return f"{head}\n\n{table}\n\n" + "\n".join(notes)
+    fate_table = render_table(
+        ["", "VERSION", "STATUS", f"{MAIN_METRIC.upper()} CHANGE ON THE SAME ROWS"],
+        [cells for _, cells in sorted(fates, key=lambda r: r[0], reverse=True)],
+    )
+    comparison = wrap(document["comparison"][0].upper() + document["comparison"][1:] + ".")
+    return f"{head}\n\n{table}\n\n" + "\n".join(notes) + f"\n\n{fate_table}\n\n{comparison}"
 
 
 def _overall_metrics(evaluation_uris: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -366,8 +450,13 @@ def _cmd_models(args: argparse.Namespace, config: PipelineConfig) -> int:
     store = open_store(config)
     pushes = ln.find_pushes(store, config.pipeline_name)
     metrics = _overall_metrics([p.evaluation_uri for p in pushes if p.evaluation_uri])
+    baselines = {e.evaluation_uri: e.baseline_model_id for e in ln.list_evaluations(store, config.pipeline_name)}
     document = models_document(
-        pushes, sd.versions(config.serving_dir), metrics, str(Path(config.serving_dir).resolve())
+        pushes,
+        sd.versions(config.serving_dir),
+        metrics,
+        str(Path(config.serving_dir).resolve()),
+        {uri: model for uri, model in baselines.items() if uri},
     )
     return _emit(args, document, lambda: format_models(document))
 
@@ -390,6 +479,16 @@ def _cmd_rollback(args: argparse.Namespace, config: PipelineConfig) -> int:
     return _emit(args, document, lambda: wrap(result.message))
 
 
+def _period_text(period: Mapping[str, Any]) -> str:
+    if period["start"] is None:
+        return "no run recorded"
+    days, weeks = len(period["days"]), len(period["weeks"])
+    return (
+        f"observed {format_time(period['start'])} to {format_time(period['end'])} "
+        f"({format_duration(period['seconds'])}: {days} day(s), {weeks} week(s))"
+    )
+
+
 def format_kpis(document: Mapping[str, Any]) -> str:
     """Renders `kpis` for the console: one line per KPI, then the metric over the evaluated runs."""
     frequency = document["deployment_frequency"]
@@ -397,17 +496,23 @@ def format_kpis(document: Mapping[str, Any]) -> str:
     blessing = document["blessing_rate"]
     duration = document["run_duration"]
     trend = document["trend"]
-    per_day = frequency["per_day"]
     rollbacks = f" and {frequency['rollbacks']} rollback(s)" if frequency["rollbacks"] else ""
     lines = [f"KPIs of pipeline '{document['pipeline']}' from {document['metadata']} (times UTC)", ""]
 
     def kpi_line(label: str, text: str) -> None:
         lines.append(textwrap.fill(text, WIDTH, initial_indent=f"  {label:<22}", subsequent_indent=" " * 24))
 
+    busiest = [f"{b['day']}: {b['deployments']}" for b in frequency["by_day"] if b["deployments"]]
     kpi_line(
         "deployment frequency",
-        f"{frequency['deployments']} push(es){rollbacks} since {format_time(frequency['window_start'])}"
-        + (f" = {per_day:.2f} per day" if per_day is not None else "")
+        f"{frequency['deployments']} push(es){rollbacks}, {_period_text(frequency['period'])}"
+        + (
+            f"; {frequency['per_day']:.2f} per day and {frequency['per_week']:.2f} per week over the days and weeks "
+            "observed"
+            if frequency["per_day"] is not None and frequency["per_week"] is not None
+            else ""
+        )
+        + (f" (by day: {', '.join(busiest)})" if busiest else "")
         + (
             f"; {format_duration(frequency['mean_interval_s'])} between pushes on average"
             if frequency["mean_interval_s"] is not None
@@ -415,11 +520,12 @@ def format_kpis(document: Mapping[str, Any]) -> str:
         ),
     )
     if lead["per_push"]:
+        by_day = ", ".join(f"{b['day']}: median {format_duration(b['median_s'])}" for b in lead["by_day"])
         kpi_line(
             "lead time",
-            f"mean {format_duration(lead['mean_s'])}, median {format_duration(lead['median_s'])}, "
-            f"max {format_duration(lead['max_s'])} over {len(lead['per_push'])} push(es), from the arrival of the "
-            "newest training span (when ML Metadata first recorded its Examples) to the push",
+            f"median {format_duration(lead['median_s'])}, max {format_duration(lead['max_s'])} over "
+            f"{len(lead['per_push'])} push(es) ({by_day}), from the arrival of the newest training span (when ML "
+            "Metadata first recorded its Examples) to the push",
         )
     else:
         kpi_line("lead time", "- (no push yet)")
@@ -429,17 +535,21 @@ def format_kpis(document: Mapping[str, Any]) -> str:
         f"{blessing['blessed']} of {blessing['evaluated']} evaluation(s) blessed"
         + (f" ({rate:.0%})" if rate is not None else ""),
     )
+    kinds = [
+        f"{kind} {format_duration(d['mean_s'])} mean, {format_duration(d['max_s'])} max over {d['complete']}"
+        for kind, d in duration["by_kind"].items()
+        if d["complete"]
+    ]
     kpi_line(
-        "mean run duration",
-        f"{format_duration(duration['mean_s'])} over {duration['complete']} complete run(s) "
-        f"({duration['failed']} failed, {duration['unfinished']} unfinished)",
+        "run duration",
+        ("; ".join(kinds) or "no complete run")
+        + f" ({duration['failed']} failed, {duration['unfinished']} unfinished)",
     )
     change = trend["change"]
     kpi_line(
-        f"{trend['metric']} trend",
-        f"{format_number(trend['first'])} -> {format_number(trend['last'])}"
-        + (f" ({change:+.4f})" if change is not None else "")
-        + f" over {len(trend['points'])} evaluation(s)",
+        f"{trend['metric']} vs baseline",
+        (f"{change:+.4f} in the newest evaluation with a baseline" if change is not None else "no baseline yet")
+        + f"; {trend['comparison']}",
     )
     if trend["points"]:
         rows = [
@@ -447,12 +557,15 @@ def format_kpis(document: Mapping[str, Any]) -> str:
                 p["run_id"],
                 format_spans(p["window_spans"]),
                 format_number(p["value"]),
+                format_number(p["baseline_value"]),
                 "-" if p["change"] is None else f"{p['change']:+.4f}",
+                ",".join(map(str, p["baseline_versions"])) or "-",
                 {True: "yes", False: "no", None: "-"}[p["blessed"]],
             ]
             for p in trend["points"]
         ]
-        lines += ["", render_table(["RUN ID", "SPANS", trend["metric"].upper(), "CHANGE", "BLESSED"], rows, (2, 3))]
+        headers = ["RUN ID", "SPANS", "CANDIDATE", "BASELINE", "CHANGE", "BASELINE VERSION", "BLESSED"]
+        lines += ["", render_table(headers, rows, (2, 3, 4))]
     return "\n".join(lines)
 
 
@@ -460,7 +573,7 @@ def _cmd_kpis(args: argparse.Namespace, config: PipelineConfig) -> int:
     store = open_store(config)
     evaluations = ln.list_evaluations(store, config.pipeline_name)
     metrics = _overall_metrics([e.evaluation_uri for e in evaluations if e.evaluation_uri])
-    values = {e.execution_id: metrics.get(e.evaluation_uri or "", {}).get(MAIN_METRIC) for e in evaluations}
+    values = {e.execution_id: metrics.get(e.evaluation_uri or "", {}) for e in evaluations}
     now = time.time()
     document = {
         "pipeline": config.pipeline_name,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from pipeline.config import PipelineConfig
 from runners.errors import EXIT_OK, EXIT_USAGE, RunError
 from runners.home.storage import home_write_error
 from runners.quiet import quiet_libraries
+from runners.reports import run_data
 from runners.reports.run_report import write_report
 from runners.store import metadata as md
 
@@ -20,6 +23,11 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
     parser.add_argument("--run", dest="run_id", metavar="RUN_ID", help="the run (see `taxi-pipeline runs`)")
     parser.add_argument(
         "--output", metavar="FILE.html", help="where to write it (default: <home>/reports/run-<id>.html)"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report's data as JSON on stdout instead of writing the HTML file (writes nothing)",
     )
     parser.set_defaults(handler=_cmd_report)
 
@@ -37,6 +45,17 @@ def _cmd_report(args: argparse.Namespace, config: PipelineConfig) -> int:
             f"(newest runs: {shown}); `taxi-pipeline runs` lists them all",
             EXIT_USAGE,
         )
+    # The evaluation is read with TFMA, which loads TensorFlow first: seconds with nothing else to show.
+    print(
+        f"taxi-pipeline: reading run {run_id} from ML Metadata and its TFMA evaluation (TensorFlow loads first)...",
+        file=sys.stderr,
+        flush=True,
+    )
+    if args.json:
+        with quiet_libraries():
+            document = run_data.report_json(run_data.gather(store, config, run_id))
+        print(json.dumps(document, indent=2, default=str))
+        return EXIT_OK
     # TensorFlow's and TFMA's start-up chatter stays off the console while the report reads the evaluation.
     with quiet_libraries():
         try:

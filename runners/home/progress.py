@@ -152,3 +152,49 @@ def command_console(config: PipelineConfig, command: str) -> Iterator[TextIO]:
     """
     with quiet_and_logged(new_log_file(config, command), bool(config.verbose), sys.stdout) as console:
         yield console
+
+
+class ReadOnlyConsole:
+    """What a read-only command writes: its output (stdout) and status lines while it works (the real stderr)."""
+
+    def __init__(self, out: TextIO, status_stream: TextIO) -> None:
+        self.out = out
+        self._status = status_stream
+        self._started = time.monotonic()
+
+    def write(self, text: str) -> int:
+        """Writes the command's output."""
+        return self.out.write(text)
+
+    def status(self, text: str) -> None:
+        """Says what the command is doing now, with the seconds so far, on the console's stderr."""
+        self._status.write(f"taxi-pipeline: {text} ({time.monotonic() - self._started:.0f} s so far)\n")
+        self._status.flush()
+
+
+@contextmanager
+def read_only_console(config: PipelineConfig, command: str) -> Iterator[ReadOnlyConsole]:
+    """As command_console, for commands that only read: nothing is written into the home.
+
+    The libraries' logs go to a temporary file outside it, removed when the command succeeds and named
+    on stderr when it does not, so a failure can still be looked into.
+    """
+    import tempfile
+
+    handle, name = tempfile.mkstemp(prefix=f"taxi-pipeline-{command.replace(' ', '-')}-", suffix=".log")
+    os.close(handle)
+    log_file = Path(name)
+    sys.stderr.flush()
+    # The console's stderr as it is now: inside the block, file descriptor 2 points at the log file.
+    status_stream = os.fdopen(os.dup(2), "w", buffering=1)
+    succeeded = False
+    try:
+        with quiet_and_logged(log_file, bool(config.verbose), sys.stdout) as console:
+            yield ReadOnlyConsole(console, status_stream)
+        succeeded = True
+    finally:
+        status_stream.close()
+        if succeeded:
+            log_file.unlink(missing_ok=True)
+        else:
+            print(f"taxi-pipeline: the libraries' log of this {command} is kept in {log_file}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pipeline import validation
 from runners.store.gates import GateReport
 from runners.store.summary import RunSummary
+from runners.text import format_spans
 
 HEADLINE_METRICS = ("binary_accuracy", "auc", "precision", "recall", "calibration", "example_count")
 
@@ -16,8 +17,9 @@ def format_summary(summary: RunSummary) -> str:
         split_rows = ", ".join(f"{k} {v:,}" for k, v in summary.rows.items())
         lines.append(f"  span ingested : {summary.span} ({sum(summary.rows.values()):,} rows: {split_rows})")
     if summary.window_spans:
-        rows = f", {summary.window_rows:,} rows" if summary.window_rows is not None else ""
-        lines.append(f"  training on   : spans {', '.join(map(str, summary.window_spans))}{rows}")
+        # The row count apart from the span list, so "spans 2, 3, 4, 5, 11,814 rows" cannot be misread.
+        rows = f" ({summary.window_rows:,} rows in all)" if summary.window_rows is not None else ""
+        lines.append(f"  training on   : spans {format_spans(summary.window_spans)}{rows}")
     if summary.metrics:
         shown = "  ".join(
             f"{name}={summary.metrics[name]:.4f}" if name != "example_count" else f"{name}={int(summary.metrics[name])}"

@@ -626,8 +626,10 @@ def write_card(card: Mapping[str, Any], home: str | Path) -> Path:
     return card_path(home, card["version"])
 
 
-def generate(config: PipelineConfig, version: int | None = None) -> tuple[Path, dict[str, Any]]:
+def generate(config: PipelineConfig, version: int | None = None, write: bool = True) -> tuple[Path, dict[str, Any]]:
     """Builds and writes the card of one published version (default: the one serving).
+
+    With write=False nothing is written: the path is where the card is (or would be) filed.
 
     Raises:
         RunError (exit 2): no such version, or no ML Metadata in the home (see runners.store.metadata.open_store).
@@ -645,4 +647,6 @@ def generate(config: PipelineConfig, version: int | None = None) -> tuple[Path, 
     card["version"] = push.version
     if push.kind == "rollback":
         card["lineage"]["rollback_of_version"] = original.version
+    if not write:
+        return card_path(config.home, card["version"]), card
     return write_card(card, config.home), card

@@ -13,7 +13,7 @@ from pipeline.config import PipelineConfig
 from runners.store import lineage as ln
 from runners.store import metadata as md
 from runners.store.evaluations import ModelEvaluation, read_model_evaluation
-from runners.store.statistics import FeatureStatistics, read_split_statistics
+from runners.store.statistics import FeatureStatistics, read_schema, read_split_statistics
 
 
 @dataclasses.dataclass
@@ -122,7 +122,11 @@ def gather(store: metadata_store.MetadataStore, config: PipelineConfig, run_id: 
         artifact = md.statistics_of(store, examples[0], ids.STATISTICS_GEN)
         if artifact is not None:
             statistics_uri = artifact.uri
-            statistics = read_split_statistics(artifact.uri)
+            # The schema StatisticsGen was given gives the features' types (see feature_statistics).
+            producer = md.producer(store, artifact)
+            schemas = md.inputs(store, producer, "schema") if producer is not None else []
+            schema = read_schema(schemas[0].uri) if schemas else None
+            statistics = read_split_statistics(artifact.uri, schema)
 
     gate = gates.read_gate_report(store, run_id, pipeline_args.policy_of(config))
     gate_execution = executions.get(ids.DATA_GATE)
@@ -184,3 +188,42 @@ def gather(store: metadata_store.MetadataStore, config: PipelineConfig, run_id: 
         plots=plots,
         history=history,
     )
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values of the report's dataclasses, lists and dicts (tuple keys joined, floats kept)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: _jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {
+            k if isinstance(k, str) else "/".join(map(str, k)) if isinstance(k, tuple) else str(k): _jsonable(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def report_json(data: ReportData) -> dict[str, Any]:
+    """What `report --json` prints: the report's data, with each feature's missing share and each split's rows.
+
+    The statistics say per split and feature how many rows hold a value (`present`), how many do not
+    (`missing`, whatever form the empty cell took) and the share; the gate its verdict and drift rows.
+    """
+    document: dict[str, Any] = _jsonable(data)
+    document["statistics"] = {
+        split: [{**_jsonable(row), "missing_share": row.missing_share} for row in rows]
+        for split, rows in data.statistics.items()
+    }
+    if data.gate is not None:
+        verdict = data.gate.verdict
+        document["gate"]["verdict"] = {
+            "stopped": verdict.stopped,
+            "reasons": verdict.reasons(),
+            "warnings": verdict.warnings(),
+            "anomalies": _jsonable(verdict.anomalies),
+            "drift": [row.to_dict() for row in verdict.drift],
+        }
+    return document

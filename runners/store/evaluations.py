@@ -13,6 +13,7 @@ from ml_metadata.metadata_store import metadata_store
 from runners.quiet import quiet_libraries
 from runners.store import lineage as ln
 from runners.store import metadata as md
+from runners.store import tfma_files
 
 CANDIDATE = "candidate"
 
@@ -46,6 +47,14 @@ class SliceMetrics:
         return {**self.candidate, **{f"{name}_diff": value for name, value in self.diff.items()}}
 
 
+def _bound_number(value: float, kind: str) -> str:
+    """A threshold as a reviewer reads it: TFMA's "no worse than" change bounds are tiny epsilons
+    (-1e-10), which say "at least the baseline's value" rather than a number worth printing."""
+    if kind != "absolute" and abs(value) < 1e-6:
+        return "0 (no worse than the baseline)" if value <= 0 else "0 (better than the baseline)"
+    return f"{value:+.4f}" if kind != "absolute" else f"{value:.4f}"
+
+
 @dataclasses.dataclass
 class ThresholdCheck:
     """One threshold of the evaluation config on one slice, and what TFMA decided."""
@@ -65,9 +74,9 @@ class ThresholdCheck:
         """The allowed range in words, e.g. ">= 0.5000"."""
         parts = []
         if self.lower is not None and not math.isinf(self.lower):
-            parts.append(f">= {self.lower:.4g}" if self.kind != "absolute" else f">= {self.lower:.4f}")
+            parts.append(f">= {_bound_number(self.lower, self.kind)}")
         if self.upper is not None and not math.isinf(self.upper):
-            parts.append(f"<= {self.upper:.4g}" if self.kind != "absolute" else f"<= {self.upper:.4f}")
+            parts.append(f"<= {_bound_number(self.upper, self.kind)}")
         return " and ".join(parts) or "any value"
 
     def sentence(self) -> str:
@@ -353,8 +362,17 @@ def read_metrics(evaluation_uris: Sequence[str]) -> tuple[dict[str, dict[str, fl
     wanted = sorted(set(evaluation_uris))
     if not wanted:
         return found, unreadable
+    slow: list[str] = []
+    for uri in wanted:
+        try:
+            # TFMA's files read as protos: no TensorFlow import for `models` and `kpis`.
+            found[uri] = tfma_files.overall_metrics(uri)
+        except Exception:  # anything unusual: TFMA itself reads it, or says why it cannot
+            slow.append(uri)
+    if not slow:
+        return found, unreadable
     with quiet_libraries():
-        for uri in wanted:
+        for uri in slow:
             try:
                 found[uri] = read_evaluation(uri)[0]
             except Exception as err:  # a deleted or partial artifact: the caller names it, keeps the others

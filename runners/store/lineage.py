@@ -90,6 +90,8 @@ class EvaluationRecord:
     evaluation_uri: str | None
     model_id: int | None
     window_spans: list[int]
+    # The model the Evaluator compared the candidate with on the same rows (the newest blessed one), if any.
+    baseline_model_id: int | None = None
 
 
 def _int(value: Any) -> int | None:
@@ -278,6 +280,7 @@ def list_evaluations(store: metadata_store.MetadataStore, pipeline_name: str) ->
         blessing = _first(md.outputs(store, execution, "blessing"))
         evaluation = _first(md.outputs(store, execution, "evaluation"))
         model = _first(md.inputs(store, execution, "model"))
+        baseline = _first(md.inputs(store, execution, "baseline_model"))
         records.append(
             EvaluationRecord(
                 run_id=md.run_id_of(store, execution),
@@ -287,6 +290,7 @@ def list_evaluations(store: metadata_store.MetadataStore, pipeline_name: str) ->
                 evaluation_uri=evaluation.uri if evaluation is not None else None,
                 model_id=model.id if model is not None else None,
                 window_spans=_spans(md.inputs(store, execution, "examples")),
+                baseline_model_id=baseline.id if baseline is not None else None,
             )
         )
     return records
@@ -391,6 +395,7 @@ def model_lineage(store: metadata_store.MetadataStore, model: md.Artifact | None
             "train_steps": _int(train_args.get("num_steps", train_args.get("numSteps"))),
             "eval_steps": _int(eval_args.get("num_steps", eval_args.get("numSteps"))),
             "code_fingerprint": custom_config.get("code_fingerprint", ""),
+            "steps_run": steps_run(_first(md.outputs(store, trainer, "model_run"))),
         }
         graph = _first(md.inputs(store, trainer, "transform_graph"))
         transform = md.producer(store, graph) if graph is not None else None
@@ -476,3 +481,31 @@ def resolve_version(pushes: Sequence[ln.Push], serving_dir: str, version: int | 
             EXIT_USAGE,
         )
     return by_version[version]
+
+
+# Keras's TensorBoard callback logs each epoch's validation under this tag, at the optimizer's step.
+_STEP_TAG = "evaluation_loss_vs_iterations"
+
+
+def steps_run(model_run: Any) -> int | None:
+    """The training steps the Trainer actually ran (early stopping may end it before train_steps).
+
+    Read from the TensorBoard log Keras wrote into the Trainer's model_run artifact: the step of its
+    last validation; None when there is no such log (a run without validation, a removed artifact).
+    """
+    if model_run is None:
+        return None
+    from tensorboard.compat.proto import event_pb2
+
+    from runners.store.tfma_files import tfrecords
+
+    last: int | None = None
+    try:
+        for path in sorted(Path(model_run.uri).glob("validation/events.out.tfevents.*")):
+            for record in tfrecords(path):
+                event = event_pb2.Event.FromString(record)
+                if any(value.tag == _STEP_TAG for value in event.summary.value):
+                    last = max(last or 0, int(event.step))
+    except (OSError, ValueError):
+        return None
+    return last

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from tensorflow_metadata.proto.v0 import statistics_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from runners.store.artifacts import CorruptArtifactError
 
@@ -15,7 +15,12 @@ TOP_VALUES = 8
 
 @dataclasses.dataclass
 class FeatureStatistics:
-    """TFDV's statistics of one feature in one split."""
+    """TFDV's statistics of one feature in one split.
+
+    `present` counts the rows with a value and `missing` those without, whatever form the empty cell
+    took: TFDV's own num_missing leaves out the empty features CsvExampleGen writes for empty CSV
+    cells, so both are derived from the value counts (see _rows_with_a_value).
+    """
 
     name: str
     type: str
@@ -45,23 +50,51 @@ def _text(value: str | bytes) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def feature_statistics(statistics: Any) -> list[FeatureStatistics]:
+# The schema's type names as the statistics spell them.
+_SCHEMA_TYPES = {schema_pb2.INT: "INT", schema_pb2.FLOAT: "FLOAT", schema_pb2.BYTES: "STRING"}
+
+
+def _rows_with_a_value(common: statistics_pb2.CommonStatistics, rows: int) -> int:
+    """How many of `rows` examples hold at least one value of a feature.
+
+    An empty CSV cell reaches TFDV either as no feature (num_missing) or as a feature with no values
+    (counted in num_non_missing); with at most one value per row, as the schema requires, the total
+    number of values is the number of rows with one. Features with lists fall back to num_non_missing,
+    which still counts empty lists as present: the statistics do not say how many rows hold one.
+    """
+    if common.max_num_values <= 1:
+        return min(int(common.tot_num_values), rows)
+    return int(common.num_non_missing)
+
+
+def feature_statistics(statistics: Any, schema: schema_pb2.Schema | None = None) -> list[FeatureStatistics]:
     """Turns a DatasetFeatureStatisticsList (one split) into rows, one per feature, sorted by name.
 
     Args:
         statistics: a tensorflow_metadata DatasetFeatureStatisticsList.
+        schema: the run's schema; its types win over those TFDV inferred (a column empty throughout
+            is a STRING to TFDV whatever the schema says).
 
     Returns:
-        One row per feature of the first dataset.
+        One row per feature of the first dataset; `present` + `missing` is the dataset's row count.
     """
     if not statistics.datasets:
         return []
+    dataset = statistics.datasets[0]
+    schema_types = {f.name: _SCHEMA_TYPES[f.type] for f in schema.feature if f.type in _SCHEMA_TYPES} if schema else {}
     rows = []
-    for feature in statistics.datasets[0].features:
+    for feature in dataset.features:
         name = ".".join(map(_text, feature.path.step)) or _text(feature.name)
         types = statistics_pb2.FeatureNameStatistics.Type
         # A value no TFDV writes (a damaged file that still parses) is shown as its number.
-        kind = types.Name(feature.type) if feature.type in types.values() else f"type {feature.type}"
+        kind = schema_types.get(name) or (
+            types.Name(feature.type) if feature.type in types.values() else f"type {feature.type}"
+        )
+        which = feature.WhichOneof("stats")
+        common = getattr(feature, which).common_stats if which in ("num_stats", "string_stats") else None
+        total = int(dataset.num_examples)
+        present = _rows_with_a_value(common, total) if common is not None else 0
+        missing = total - present
         if feature.HasField("num_stats"):
             numeric = feature.num_stats
             standard = [
@@ -71,8 +104,8 @@ def feature_statistics(statistics: Any) -> list[FeatureStatistics]:
                 FeatureStatistics(
                     name=name,
                     type=kind,
-                    present=int(numeric.common_stats.num_non_missing),
-                    missing=int(numeric.common_stats.num_missing),
+                    present=present,
+                    missing=missing,
                     mean=numeric.mean,
                     std_dev=numeric.std_dev,
                     minimum=numeric.min,
@@ -96,14 +129,14 @@ def feature_statistics(statistics: Any) -> list[FeatureStatistics]:
                 FeatureStatistics(
                     name=name,
                     type=kind,
-                    present=int(strings.common_stats.num_non_missing),
-                    missing=int(strings.common_stats.num_missing),
+                    present=present,
+                    missing=missing,
                     unique=int(strings.unique),
                     top_values=[(_text(v.value), v.frequency) for v in strings.top_values[:TOP_VALUES]],
                 )
             )
         else:
-            rows.append(FeatureStatistics(name=name, type=kind, present=0, missing=0))
+            rows.append(FeatureStatistics(name=name, type=kind, present=0, missing=total))
     return sorted(rows, key=lambda r: r.name)
 
 
@@ -136,9 +169,33 @@ def read_statistics(statistics_uri: str) -> dict[str, statistics_pb2.DatasetFeat
     return found
 
 
-def read_split_statistics(statistics_uri: str) -> dict[str, list[FeatureStatistics]]:
-    """Reads every split of a StatisticsGen artifact: split name -> feature rows (see read_statistics)."""
-    return {split: feature_statistics(stats) for split, stats in read_statistics(statistics_uri).items()}
+def read_split_statistics(
+    statistics_uri: str, schema: schema_pb2.Schema | None = None
+) -> dict[str, list[FeatureStatistics]]:
+    """Reads every split of a StatisticsGen artifact: split name -> feature rows (see read_statistics).
+
+    Args:
+        statistics_uri: the ExampleStatistics artifact's folder.
+        schema: the run's schema, for the features' types (see feature_statistics).
+    """
+    return {split: feature_statistics(stats, schema) for split, stats in read_statistics(statistics_uri).items()}
+
+
+def read_schema(schema_uri: str) -> schema_pb2.Schema | None:
+    """Reads the schema file of a local Schema artifact (ImportSchemaGen copies one pbtxt there), without TFX.
+
+    Returns:
+        The schema, or None when the folder holds no readable schema file.
+    """
+    from google.protobuf import text_format
+
+    files = sorted(p for p in Path(schema_uri).glob("*") if p.is_file()) if Path(schema_uri).is_dir() else []
+    for path in files:
+        try:
+            return text_format.Parse(path.read_text(), schema_pb2.Schema())
+        except (text_format.ParseError, UnicodeDecodeError):
+            continue
+    return None
 
 
 def split_rows(statistics_uri: str) -> dict[str, int]:

@@ -8,6 +8,7 @@ subprocess, as a user runs it; the CLI tools (drift, schema) run on the same bad
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 from collections.abc import Callable
@@ -201,25 +202,39 @@ def test_drift_command_prints_every_feature_and_fails_over_the_limits(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data_root = _data_root(tmp_path, strong_shift)
-    result = _cli(
-        capsys, "drift", "--span", "3", "--against", "2", "--data-root", str(data_root), "--home", str(tmp_path)
-    )
+    home = tmp_path / "home"
+    args = ("drift", "--span", "3", "--against", "2", "--data-root", str(data_root), "--home", str(home))
+    result = _cli(capsys, *args)
     assert result.returncode == EXIT_GATE, result.stderr[-3000:]
     for feature in validation.training_columns(SCHEMA):
         assert feature in result.stdout
     assert "fare 0." in result.stderr and "payment_type 0." in result.stderr
+    # Fares x10: the quantile shift reads 9 (|10 - 1|), and the before/after means show why.
+    assert "fare 9." in result.stderr and "> 0.4 (quantile shift)" in result.stderr
+    as_json = _cli(capsys, *args, "--json")
+    assert as_json.returncode == EXIT_GATE
+    document = json.loads(as_json.stdout)
+    (shift,) = [r for r in document["features"] if (r["feature"], r["measure"]) == ("fare", "quantile_shift")]
+    assert shift["status"] == "OVER LIMIT" and shift["after"]["mean"] > 9 * shift["before"]["mean"]
+    assert "fare" in document["over_limit"]
+    assert not home.exists(), "a read-only command wrote into the home"
 
 
 def test_schema_tools_show_and_judge_an_unseen_category(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data_root = _data_root(tmp_path, unseen_category)
-    home = ("--data-root", str(data_root), "--home", str(tmp_path))
+    home = ("--data-root", str(data_root), "--home", str(tmp_path / "home"))
 
     diff = _cli(capsys, "schema", "diff", "--span", "3", *home)
-    assert diff.returncode == EXIT_OK, diff.stderr[-3000:]
+    # The schema must change to accept the span: exit 4, as a data gate would stop it.
+    assert diff.returncode == EXIT_GATE, diff.stderr[-3000:]
     assert "@@ string_domain payment_type @@" in diff.stdout
     assert '+  value: "Bitcoin"' in diff.stdout
+    as_json = json.loads(_cli(capsys, "schema", "diff", "--span", "3", *home, "--json").stdout)
+    assert as_json["must_change"] is True and '+  value: "Bitcoin"' in as_json["diff"]
+    accepted = _cli(capsys, "schema", "diff", "--span", "2", *home)
+    assert accepted.returncode == EXIT_OK and "no change needed" in accepted.stdout
 
     stopped = _cli(capsys, "schema", "validate", "--span", "3", *home)
     assert stopped.returncode == EXIT_GATE
@@ -230,3 +245,6 @@ def test_schema_tools_show_and_judge_an_unseen_category(
     warned = _cli(capsys, "schema", "validate", "--span", "3", *home)
     assert warned.returncode == EXIT_OK, warned.stderr[-3000:]
     assert "warn" in warned.stdout
+    document = json.loads(_cli(capsys, "schema", "validate", "--span", "3", *home, "--json").stdout)
+    assert document["stopped"] is False and document["anomalies"][0]["feature"] == "payment_type"
+    assert not (tmp_path / "home").exists(), "a read-only command wrote into the home"

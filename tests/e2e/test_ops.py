@@ -79,9 +79,10 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
         "kpis": ("kpis",),
         "lineage_serving": ("lineage", "--serving"),
         "lineage_second": ("lineage", "--version", second["pushed_version"]),
+        "report_second": ("report", "--run", second["run_id"]),
     }.items():
         found.answers[name] = _json(home, *args)
-    for name, args in {"runs": ("runs",), "lineage": ("lineage",)}.items():
+    for name, args in {"runs": ("runs",), "lineage": ("lineage",), "models": ("models",), "kpis": ("kpis",)}.items():
         found.texts[name] = _ok(run_cli(*args, "--home", str(home)))
     yield found
 
@@ -235,10 +236,55 @@ def test_kpis_agree_with_the_runs_and_pushes(history: History) -> None:
         assert expected > 0
     assert document["blessing_rate"] == {"evaluated": 2, "blessed": 2, "rate": 1.0}
     assert document["run_duration"]["mean_s"] == pytest.approx(statistics.fmean(r["duration_s"] for r in runs))
+    assert document["run_duration"]["by_kind"]["training"]["complete"] == 2
+    period = frequency["period"]
+    assert period["start"] == min(r["started"] for r in runs) and period["seconds"] < 86400
+    assert sum(b["deployments"] for b in frequency["by_day"]) == 2
+    assert frequency["per_day"] == 2 / len(frequency["by_day"])  # counted per calendar day, not extrapolated
     trend = document["trend"]
     values = [history.first["metrics"]["binary_accuracy"], history.second["metrics"]["binary_accuracy"]]
     assert [p["value"] for p in trend["points"]] == pytest.approx(values)
-    assert trend["change"] == pytest.approx(values[1] - values[0])
+    # The change is the Evaluator's, candidate minus baseline on the second run's own eval rows.
+    change = history.second["metrics"]["binary_accuracy_diff"]
+    assert trend["change"] == pytest.approx(change) and trend["points"][0]["change"] is None
+    assert trend["points"][1]["baseline_versions"] == [int(history.first["pushed_version"])]
+    assert trend["points"][1]["baseline_value"] == pytest.approx(values[1] - change)
+    assert "same rows" in trend["comparison"] and "same rows" in " ".join(history.texts["kpis"].split())
+
+
+def test_models_compare_on_the_same_rows_and_mark_the_rolled_back_version(history: History) -> None:
+    first, second = int(history.first["pushed_version"]), int(history.second["pushed_version"])
+    new = history.rollback["published_version"]
+    versions = {v["version"]: v for v in history.answers["models"]["versions"]}
+    assert versions[second]["status"] == f"rolled back by {new}"
+    assert versions[first]["status"] == f"superseded by {second}" and versions[new]["status"] == "serving"
+    against = versions[second]["vs_baseline"]
+    assert against["change"] == pytest.approx(history.second["metrics"]["binary_accuracy_diff"])
+    assert against["baseline_versions"] == [first]
+    assert versions[first]["vs_baseline"]["change"] is None
+    text = history.texts["models"]
+    assert f"rolled back by {new}" in text and f"vs version {first}" in text
+
+
+def test_report_missing_share_matches_a_pandas_count_of_the_span_csv(history: History) -> None:
+    import pandas as pd
+
+    document = history.answers["report_second"]
+    span = document["summary"]["span"]
+    frame = pd.read_csv(SMALL_DATA / f"span-{span}" / "data.csv")
+    totals: dict[str, list[int]] = {}
+    for rows in document["statistics"].values():
+        for row in rows:
+            present, missing = totals.setdefault(row["name"], [0, 0])
+            totals[row["name"]] = [present + row["present"], missing + row["missing"]]
+    assert set(totals) == set(frame.columns)
+    empty = frame.isna().sum()
+    assert empty["company"] > 0 and empty["dropoff_census_tract"] > 0  # the cells TFDV's num_missing misses
+    for name, (present, missing) in totals.items():
+        assert present + missing == len(frame), name
+        assert missing == empty[name], name
+    types = {row["name"]: row["type"] for rows in document["statistics"].values() for row in rows}
+    assert types["pickup_census_tract"] == "INT" and types["payment_type"] == "STRING"
 
 
 def _predict(model_dir: Path, examples: list[bytes]) -> Any:

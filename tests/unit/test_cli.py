@@ -91,7 +91,7 @@ def test_summary_explains_a_refused_blessing() -> None:
     )
     text = format_summary(summary)
     assert "span ingested : 3 (30 rows: train 20, eval 10)" in text
-    assert "training on   : spans 2, 3, 60 rows" in text
+    assert "training on   : spans 2,3 (60 rows in all)" in text
     assert "binary_accuracy=0.6100" in text
     assert "blessed       : NO" in text and "below the required 0.7000" in text
     assert "pushed        : nothing (the model was not blessed)" in text

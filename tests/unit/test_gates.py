@@ -83,7 +83,9 @@ def span_1() -> pd.DataFrame:
 
 def test_drift_is_measured_for_every_feature_and_zero_against_itself(span_1: pd.DataFrame) -> None:
     rows = validation.measure_drift(_stats(span_1), _stats(span_1), SCHEMA)
-    assert [row.feature for row in rows] == [f.name for f in SCHEMA.feature]
+    tfdv_rows = [row for row in rows if row.measure != validation.QUANTILE_SHIFT]
+    assert [row.feature for row in tfdv_rows] == [f.name for f in SCHEMA.feature]
+    assert {row.feature for row in rows if row.measure == validation.QUANTILE_SHIFT} >= {"fare", "tips"}
     measured = [row for row in rows if row.value is not None]
     assert len(measured) >= len(rows) - 1  # pickup_census_tract is empty throughout
     assert all(row.value == pytest.approx(0.0, abs=1e-6) for row in measured)
@@ -92,8 +94,12 @@ def test_drift_is_measured_for_every_feature_and_zero_against_itself(span_1: pd.
 
 def test_a_strong_numeric_and_categorical_shift_is_over_the_limits(span_1: pd.DataFrame) -> None:
     shifted = span_1.assign(fare=span_1.fare * 10, payment_type="Credit Card")
-    rows = {row.feature: row for row in validation.measure_drift(_stats(shifted), _stats(span_1), SCHEMA)}
+    measured = validation.measure_drift(_stats(shifted), _stats(span_1), SCHEMA)
+    rows = {row.feature: row for row in measured if row.measure != validation.QUANTILE_SHIFT}
+    shifts = {row.feature: row for row in measured if row.measure == validation.QUANTILE_SHIFT}
     assert rows["fare"].over_limit and rows["fare"].measure == validation.JENSEN_SHANNON
+    assert shifts["fare"].over_limit and shifts["fare"].value == pytest.approx(9.0, rel=1e-3)
+    assert not shifts["tips"].over_limit
     assert rows["payment_type"].over_limit and rows["payment_type"].measure == validation.L_INFINITY
     assert not rows["tips"].over_limit and rows["tips"].value is not None
     assert rows["trip_start_timestamp"].limit is None and rows["trip_start_timestamp"].status == "no limit"

@@ -196,8 +196,13 @@ def test_models_shows_a_rollback_as_the_serving_version(tmp_path: Path) -> None:
     document = ops.models_document(pushes, [100, 200, 300], {}, str(home.serving))
     serving = [v for v in document["versions"] if v["serving"]]
     assert [(v["version"], v["kind"], v["rollback_of"]) for v in serving] == [(300, "rollback", 100)]
-    first_row = ops.format_models(document).splitlines()[3]
+    text = ops.format_models(document)
+    first_row = text.splitlines()[3]
     assert first_row.split()[:2] == ["*", "300"] and "rollback to 100" in first_row
+    # The rolled-back version and the one it replaced say so, in the JSON and on the console.
+    statuses = {v["version"]: v["status"] for v in document["versions"]}
+    assert statuses == {100: "superseded by 200", 200: "rolled back by 300", 300: "serving"}
+    assert "rolled back by 300" in text and _fits(text, tmp_path)
 
 
 def test_kpis_text_fits_a_terminal() -> None:
@@ -207,32 +212,66 @@ def test_kpis_text_fits_a_terminal() -> None:
         "deployment_frequency": {
             "deployments": 2,
             "rollbacks": 1,
-            "window_start": 0.0,
-            "window_days": 2.0,
-            "per_day": 1.0,
+            "period": {
+                "start": 0.0,
+                "end": 2 * 86400.0,
+                "seconds": 2 * 86400.0,
+                "days": ["1970-01-01", "1970-01-02", "1970-01-03"],
+                "weeks": ["1970-W01"],
+            },
+            "by_day": [
+                {"day": "1970-01-01", "deployments": 1},
+                {"day": "1970-01-02", "deployments": 1},
+                {"day": "1970-01-03", "deployments": 0},
+            ],
+            "by_week": [{"week": "1970-W01", "deployments": 2}],
+            "per_day": 2 / 3,
+            "per_week": 2.0,
             "mean_interval_s": 86400.0,
         },
-        "lead_time": {"per_push": [{"version": 1}], "mean_s": 7200.0, "median_s": 7200.0, "max_s": 7200.0},
+        "lead_time": {
+            "per_push": [{"version": 1}],
+            "mean_s": 7200.0,
+            "median_s": 7200.0,
+            "max_s": 7200.0,
+            "by_day": [{"day": "1970-01-01", "pushes": 1, "median_s": 7200.0}],
+        },
         "blessing_rate": {"evaluated": 3, "blessed": 2, "rate": 2 / 3},
-        "run_duration": {"runs": 3, "complete": 2, "failed": 1, "unfinished": 0, "mean_s": 190.0},
+        "run_duration": {
+            "runs": 3,
+            "complete": 2,
+            "failed": 1,
+            "unfinished": 0,
+            "by_kind": {
+                "training": {"complete": 1, "mean_s": 104.0, "median_s": 104.0, "max_s": 104.0},
+                "ingest-only": {"complete": 1, "mean_s": 12.0, "median_s": 12.0, "max_s": 12.0},
+            },
+            "mean_s": 58.0,
+        },
         "trend": {
             "metric": "binary_accuracy",
+            "comparison": "change = candidate minus baseline on the same rows",
             "first": 0.7,
-            "last": 0.75,
-            "change": 0.05,
+            "last": 0.69,
+            "changes": [0.006],
+            "change": 0.006,
             "points": [
                 {
                     "run_id": "2026-01-01T00:00:00.000000",
                     "window_spans": [1],
                     "value": 0.7,
+                    "baseline_value": None,
                     "change": None,
+                    "baseline_versions": [],
                     "blessed": True,
                 },
                 {
                     "run_id": "2026-01-02T00:00:00.000000",
                     "window_spans": [1, 2],
-                    "value": 0.75,
-                    "change": 0.05,
+                    "value": 0.69,
+                    "baseline_value": 0.684,
+                    "change": 0.006,
+                    "baseline_versions": [1],
                     "blessed": True,
                 },
             ],
@@ -240,11 +279,22 @@ def test_kpis_text_fits_a_terminal() -> None:
     }
     text = ops.format_kpis(document)
     assert _fits(text, Path("/home"))
-    assert "2 push(es) and 1 rollback(s) since 1970-01-01 00:00:00 = 1.00 per day" in text
+    flat = " ".join(text.split())
+    assert "2 push(es) and 1 rollback(s), observed 1970-01-01 00:00:00 to 1970-01-03 00:00:00" in flat
+    assert "0.67 per day and 2.00 per week" in " ".join(text.split())
     assert "2 of 3 evaluation(s) blessed (67%)" in text
-    assert "mean 2h00m" in text and "3m10s over 2 complete run(s) (1 failed, 0 unfinished)" in text
-    assert "0.7000 -> 0.7500 (+0.0500)" in text
-    assert text.splitlines()[-1].split() == ["2026-01-02T00:00:00.000000", "1,2", "0.7500", "+0.0500", "yes"]
+    assert "median 2h00m" in text
+    assert "training 1m44s mean" in text and "ingest-only 12s mean" in text
+    assert "+0.0060 in the newest evaluation with a baseline" in text
+    assert text.splitlines()[-1].split() == [
+        "2026-01-02T00:00:00.000000",
+        "1,2",
+        "0.6900",
+        "0.6840",
+        "+0.0060",
+        "1",
+        "yes",
+    ]
 
 
 def test_rollback_in_a_home_locked_by_a_run_is_refused(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
-from tensorflow_metadata.proto.v0 import statistics_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from runners.errors import EXIT_INPUT
 from runners.quiet import LIBRARY_LOGGERS, quiet_libraries
@@ -124,7 +124,8 @@ def _write_statistics(folder: Path, split: str, rows: int, features: tuple[str, 
         feature = dataset.features.add()
         feature.path.step.append(name)
         feature.type = statistics_pb2.FeatureNameStatistics.FLOAT
-        feature.num_stats.common_stats.num_non_missing = rows
+        common = feature.num_stats.common_stats
+        common.num_non_missing, common.tot_num_values, common.min_num_values, common.max_num_values = rows, rows, 1, 1
     path = folder / f"Split-{split}" / "FeatureStats.pb"
     path.parent.mkdir(parents=True)
     path.write_bytes(stats.SerializeToString())
@@ -140,6 +141,27 @@ def test_split_rows_and_feature_rows_come_from_one_read_of_the_artifact(tmp_path
     by_split = statistics.read_split_statistics(str(tmp_path))
     assert sorted(by_split) == ["eval", "train"]
     assert [(f.name, f.present) for f in by_split["train"]] == [("fare", 20), ("tips", 20)]
+
+
+def test_missing_counts_empty_cells_and_types_follow_the_schema() -> None:
+    # CsvExampleGen writes an empty cell as a feature with no values: TFDV counts it non-missing.
+    stats = statistics_pb2.DatasetFeatureStatisticsList()
+    dataset = stats.datasets.add(num_examples=10)
+    company = dataset.features.add(type=statistics_pb2.FeatureNameStatistics.STRING)
+    company.path.step.append("company")
+    common = company.string_stats.common_stats
+    common.num_non_missing, common.num_missing, common.tot_num_values, common.max_num_values = 10, 0, 6, 1
+    tract = dataset.features.add(type=statistics_pb2.FeatureNameStatistics.STRING)
+    tract.path.step.append("pickup_census_tract")
+    tract.string_stats.common_stats.num_non_missing = 10  # empty throughout: TFDV calls it a STRING
+    schema = schema_pb2.Schema()
+    schema.feature.add(name="company", type=schema_pb2.BYTES)
+    schema.feature.add(name="pickup_census_tract", type=schema_pb2.INT)
+
+    rows = {row.name: row for row in statistics.feature_statistics(stats, schema)}
+    assert (rows["company"].present, rows["company"].missing, rows["company"].missing_share) == (6, 4, 0.4)
+    assert (rows["company"].type, rows["pickup_census_tract"].type) == ("STRING", "INT")
+    assert (rows["pickup_census_tract"].present, rows["pickup_census_tract"].missing) == (0, 10)
 
 
 def test_a_damaged_statistics_file_is_an_error_naming_it(tmp_path: Path) -> None:
