@@ -68,6 +68,9 @@ class PipelineConfig:
     max_accuracy_drop: float = 1e-10
     # ... and, when above 0, at least this accuracy in every slice of models/features.SLICE_FEATURES.
     min_slice_binary_accuracy: float = 0.0
+    # ... and may not fall below the baseline by more than this on the eval splits of the window's earlier
+    # spans alone, which a new span with bad labels cannot move; None: the same as max_accuracy_drop.
+    trusted_max_accuracy_drop: float | None = None
     # The data gate in front of Transform. Anomaly types are TFDV's names (e.g. SCHEMA_NEW_COLUMN,
     # ENUM_TYPE_UNEXPECTED_STRING_VALUES); "*" stands for every type TFDV reports as an ERROR.
     blocking_anomalies: tuple[str, ...] = ("*",)
@@ -144,6 +147,12 @@ class PipelineConfig:
             "a number between 0 and 1",
         )
         _require(self.max_accuracy_drop >= 0, "max_accuracy_drop", self.max_accuracy_drop, "a number >= 0")
+        _require(
+            self.trusted_max_accuracy_drop is None or self.trusted_max_accuracy_drop >= 0,
+            "trusted_max_accuracy_drop",
+            self.trusted_max_accuracy_drop,
+            "a number >= 0 (or unset: the same as max_accuracy_drop)",
+        )
         self._check_gate_policy()
         _require(self.span is None or self.span >= 0, "span", self.span, "an integer >= 0")
         _require(bool(self.hidden_units), "hidden_units", self.hidden_units, "at least one layer size")

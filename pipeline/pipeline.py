@@ -16,7 +16,6 @@ from typing import Any
 
 from tfx.components import (
     CsvExampleGen,
-    Evaluator,
     ExampleValidator,
     Pusher,
     StatisticsGen,
@@ -56,6 +55,7 @@ from pipeline.ids import (
 )
 from pipeline.settings import BlessingThresholds, LabelShift, Tuning
 from pipeline.span_resolvers import AcceptedSpanWindowStrategy, PreviousSpanStrategy
+from pipeline.trusted_evaluator import TrustedEvaluator
 from pipeline.validation import GatePolicy
 from pipeline.vertex_pusher import VertexModelRegistryPusher
 
@@ -451,8 +451,12 @@ def _baseline_resolver() -> Any:
 def _evaluator(
     training_examples: Any, trainer: Any, baseline_resolver: Any, schema: Any, blessing: BlessingThresholds
 ) -> Any:
-    """TFMA on the training window's eval split, overall and per slice; blesses or not."""
-    return Evaluator(
+    """TFMA on the training window's eval split, overall and per slice; blesses or not.
+
+    Then, against a baseline, the candidate's accuracy on the earlier spans' eval splits alone, which a
+    new span with bad labels cannot move: worse there than the trusted threshold withdraws the blessing.
+    """
+    return TrustedEvaluator(
         examples=training_examples,
         example_splits=["eval"],
         model=trainer.outputs["model"],
@@ -461,6 +465,7 @@ def _evaluator(
         eval_config=create_eval_config(
             blessing.min_binary_accuracy, blessing.max_accuracy_drop, blessing.min_slice_binary_accuracy
         ),
+        trusted_max_accuracy_drop=blessing.trusted_drop,
     ).with_id(EVALUATOR)
 
 

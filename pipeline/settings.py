@@ -18,11 +18,19 @@ class BlessingThresholds:
         max_accuracy_drop: how far below the blessed baseline's accuracy a candidate may be; applied only
             when a baseline exists.
         min_slice_binary_accuracy: the absolute threshold on every slice; 0 gates no slice.
+        trusted_max_accuracy_drop: how far below the baseline's accuracy a candidate may be on the eval
+            splits of the window's earlier spans (pipeline/trusted_evaluator.py); None: max_accuracy_drop.
     """
 
     min_binary_accuracy: float = 0.7
     max_accuracy_drop: float = 1e-10
     min_slice_binary_accuracy: float = 0.0
+    trusted_max_accuracy_drop: float | None = None
+
+    @property
+    def trusted_drop(self) -> float:
+        """The trusted-set threshold in force: trusted_max_accuracy_drop, or max_accuracy_drop when unset."""
+        return self.max_accuracy_drop if self.trusted_max_accuracy_drop is None else self.trusted_max_accuracy_drop
 
 
 @dataclasses.dataclass(frozen=True)

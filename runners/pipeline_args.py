@@ -30,6 +30,7 @@ def blessing_of(config: PipelineConfig) -> BlessingThresholds:
         min_binary_accuracy=config.min_binary_accuracy,
         max_accuracy_drop=config.max_accuracy_drop,
         min_slice_binary_accuracy=config.min_slice_binary_accuracy,
+        trusted_max_accuracy_drop=config.trusted_max_accuracy_drop,
     )
 
 

@@ -29,7 +29,9 @@ POLICY = GatePolicy(
     warning_anomalies=("ENUM_TYPE_UNEXPECTED_STRING_VALUES",),
     drift_action="warn",
 )
-BLESSING = BlessingThresholds(min_binary_accuracy=0.8, max_accuracy_drop=0.05, min_slice_binary_accuracy=0.6)
+BLESSING = BlessingThresholds(
+    min_binary_accuracy=0.8, max_accuracy_drop=0.05, min_slice_binary_accuracy=0.6, trusted_max_accuracy_drop=0.02
+)
 GATES = {**dataclasses.asdict(POLICY), **dataclasses.asdict(BLESSING)}
 VERTEX = {
     "gcp_project": "test-project",
@@ -39,8 +41,11 @@ VERTEX = {
 }
 
 
-def _blessing(eval_config_json: str) -> BlessingThresholds:
-    """Reads the blessing thresholds back out of the Evaluator's eval_config, as TFMA will read them."""
+def _blessing(eval_config_json: str, trusted_max_accuracy_drop: float) -> BlessingThresholds:
+    """Reads the blessing thresholds back out of the Evaluator's eval_config, as TFMA will read them.
+
+    The trusted-set threshold is the Evaluator's own execution parameter, passed in as read.
+    """
     eval_config = json_format.Parse(eval_config_json, tfma.EvalConfig())
     (accuracy,) = [m for spec in eval_config.metrics_specs for m in spec.metrics if m.class_name == "BinaryAccuracy"]
     overall, *per_slice = accuracy.per_slice_thresholds
@@ -49,6 +54,7 @@ def _blessing(eval_config_json: str) -> BlessingThresholds:
         max_accuracy_drop=-overall.threshold.change_threshold.absolute.value,
         # No per-slice threshold is how create_eval_config gates no slice.
         min_slice_binary_accuracy=per_slice[0].threshold.value_threshold.lower_bound.value if per_slice else 0.0,
+        trusted_max_accuracy_drop=trusted_max_accuracy_drop,
     )
 
 
@@ -57,7 +63,8 @@ def test_gate_policy_and_blessing_reach_the_local_build(tmp_path: Path) -> None:
     built = local.build(config, 1, (1,), "schema/schema.pbtxt", False, "fingerprint")
     nodes = {c.id: c for c in built.components}
     assert GatePolicy.from_json(nodes[ids.DATA_GATE].exec_properties["policy"]) == POLICY
-    assert _blessing(nodes[ids.EVALUATOR].exec_properties["eval_config"]) == BLESSING
+    evaluator = nodes[ids.EVALUATOR].exec_properties
+    assert _blessing(evaluator["eval_config"], evaluator["trusted_max_accuracy_drop"]) == BLESSING
 
 
 def test_gate_policy_and_blessing_reach_the_compiled_vertex_spec(tmp_path: Path) -> None:
@@ -69,7 +76,8 @@ def test_gate_policy_and_blessing_reach_the_compiled_vertex_spec(tmp_path: Path)
         return str(tasks[task]["inputs"]["parameters"][parameter]["runtimeValue"]["constantValue"]["stringValue"])
 
     assert GatePolicy.from_json(constant(ids.DATA_GATE, "policy")) == POLICY
-    assert _blessing(constant(ids.EVALUATOR, "eval_config")) == BLESSING
+    trusted = tasks[ids.EVALUATOR]["inputs"]["parameters"]["trusted_max_accuracy_drop"]["runtimeValue"]
+    assert _blessing(constant(ids.EVALUATOR, "eval_config"), float(trusted["constantValue"]["doubleValue"])) == BLESSING
 
 
 # Every config field create_pipeline takes, and the settings behind the switches (tune, vertex_training,
