@@ -87,7 +87,7 @@ def test_the_trusted_set_threshold_defaults_to_the_windows_and_is_at_least_0() -
     assert load_config("local", environ={}).trusted_max_accuracy_drop is None
     set_by_env = load_config("local", environ={"TAXI_PIPELINE_TRUSTED_MAX_ACCURACY_DROP": "0.01"})
     assert set_by_env.trusted_max_accuracy_drop == 0.01
-    with pytest.raises(ConfigError, match="'trusted_max_accuracy_drop' is -0.1; expected a number >= 0"):
+    with pytest.raises(ConfigError, match=r"'trusted_max_accuracy_drop' is -0\.1; expected a number >= 0"):
         load_config("local", overrides={"trusted_max_accuracy_drop": -0.1}, environ={})
 
 
