@@ -50,7 +50,8 @@ def format_summary(summary: RunSummary) -> str:
             # Only the Evaluator re-runs when a threshold changes: the trained model comes from the cache.
             lines.append(
                 "                  to ship it anyway, relax the threshold it failed (--min-accuracy, or "
-                "max_accuracy_drop / min_slice_binary_accuracy in the profile) and run again"
+                "max_accuracy_drop / trusted_max_accuracy_drop / min_slice_binary_accuracy in the profile) "
+                "and run again"
             )
     if summary.model_card_path:
         lines.append(f"  model card    : {summary.model_card_path}")
