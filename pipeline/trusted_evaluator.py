@@ -4,7 +4,9 @@ TFMA compares candidate and baseline on the eval split of the whole training win
 if that span's labels are bad, both models score badly on it and the change threshold passes. After
 TFMA's blessing, this Evaluator scores both models again on the eval splits of the window's EARLIER
 spans alone and withdraws the blessing (one ModelBlessing, as the baseline resolver and the Pusher read
-it) when the candidate is worse there by more than `trusted_max_accuracy_drop`.
+it) when the candidate is worse there by more than `trusted_max_accuracy_drop` and a one-sided test on
+the rows the two models disagree on says the drop is not chance (`trusted_significance`; see
+pipeline/trusted_set.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pipeline.accepted_spans import examples_span
 from pipeline.trusted_set import TRUSTED_FILE, TrustedComparison, compare_accuracy
 
 TRUSTED_MAX_ACCURACY_DROP_KEY = "trusted_max_accuracy_drop"
+TRUSTED_SIGNIFICANCE_KEY = "trusted_significance"
 # Eval rows read per earlier span at most (a seeded sample beyond): scoring is two models x these rows.
 MAX_ROWS_PER_SPAN = 50_000
 
@@ -82,6 +85,7 @@ def score_trusted_set(
     examples: Sequence[types.Artifact],
     splits: Sequence[str],
     max_drop: float,
+    significance: float,
 ) -> TrustedComparison:
     """Scores candidate and baseline on the given splits of the Examples and compares their accuracy.
 
@@ -100,6 +104,7 @@ def score_trusted_set(
         _scores(baseline, serialized),
         [examples_span(a) for a in examples],
         max_drop,
+        significance,
     )
 
 
@@ -153,6 +158,7 @@ class Executor(evaluator_executor.Executor):
             trusted,
             splits or ["eval"],
             float(max_drop),
+            float(exec_properties.get(TRUSTED_SIGNIFICANCE_KEY) or 1.0),
         )
         evaluation_uri = artifact_utils.get_single_uri(output_dict[standard_component_specs.EVALUATION_KEY])
         apply_comparison(comparison, evaluation_uri, blessing)
@@ -166,6 +172,7 @@ class TrustedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
     PARAMETERS = {  # noqa: RUF012
         **standard_component_specs.EvaluatorSpec.PARAMETERS,
         TRUSTED_MAX_ACCURACY_DROP_KEY: ExecutionParameter(type=float, optional=True),
+        TRUSTED_SIGNIFICANCE_KEY: ExecutionParameter(type=float, optional=True),
     }
 
 
@@ -183,6 +190,7 @@ class TrustedEvaluator(evaluator_component.Evaluator):
         schema: types.BaseChannel,
         eval_config: Any,
         trusted_max_accuracy_drop: float,
+        trusted_significance: float = 1.0,
         example_splits: Sequence[str] = ("eval",),
     ) -> None:
         """Builds the component.
@@ -199,6 +207,8 @@ class TrustedEvaluator(evaluator_component.Evaluator):
             eval_config: TFMA's config: metrics, slices and thresholds.
             trusted_max_accuracy_drop: how far below the baseline's accuracy on the earlier spans the
                 candidate may be and stay blessed.
+            trusted_significance: the p-value below which a drop beyond that is taken as real; 1.0
+                refuses on the drop alone.
             example_splits: the splits TFMA (and the trusted comparison, on the earlier spans) evaluates.
         """
         spec = TrustedEvaluatorSpec(
@@ -209,6 +219,7 @@ class TrustedEvaluator(evaluator_component.Evaluator):
             eval_config=eval_config,
             example_splits=json_utils.dumps(list(example_splits)),
             trusted_max_accuracy_drop=float(trusted_max_accuracy_drop),
+            trusted_significance=float(trusted_significance),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
         )

@@ -386,10 +386,13 @@ def read_trusted_reason(uri: str) -> str | None:
     if document is None or document["passed"]:
         return None
     spans = ", ".join(str(span) for span in document["spans"])
+    # Files written before the significance test have no p-value.
+    p_value = document.get("p_value")
+    evidence = "" if not isinstance(p_value, int | float) else f", p = {p_value:.2g} that the models are equal"
     return (
         f"earlier span{'s' if len(document['spans']) != 1 else ''} {spans} ({document['rows']} rows): "
         f"binary_accuracy (change vs baseline) = {document['change']:+.4f}, beyond the allowed change "
-        f"{-document['max_drop']:+.4g} (the new span may have bad labels)"
+        f"{-document['max_drop']:+.4g}{evidence} (the new span may have bad labels)"
     )
 
 

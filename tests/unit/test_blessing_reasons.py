@@ -85,6 +85,11 @@ def test_a_failed_trusted_set_comparison_is_a_reason_with_its_numbers(tmp_path: 
     ]
     _write_trusted(tmp_path, spans=[1])
     assert read_blessing_reasons(str(tmp_path))[0].startswith("earlier span 1 (312 rows): ")
+    _write_trusted(tmp_path, p_value=0.00042)
+    assert read_blessing_reasons(str(tmp_path)) == [
+        "earlier spans 1, 2 (312 rows): binary_accuracy (change vs baseline) = -0.0500, beyond the allowed change "
+        "-0.01, p = 0.00042 that the models are equal (the new span may have bad labels)"
+    ]
 
 
 def test_a_passed_or_absent_trusted_set_comparison_adds_nothing(tmp_path: Path) -> None:

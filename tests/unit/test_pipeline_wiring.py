@@ -112,8 +112,13 @@ def test_tuning_is_off_by_default_and_feeds_the_trainer_when_on(tmp_path: Path, 
 
 
 def test_the_evaluator_carries_the_trusted_set_threshold(tmp_path: Path, nodes: dict) -> None:
-    # Unset, the trusted-set threshold is the window's: max_accuracy_drop.
-    assert nodes["evaluator"].exec_properties["trusted_max_accuracy_drop"] == BlessingThresholds().max_accuracy_drop
+    assert nodes["evaluator"].exec_properties["trusted_max_accuracy_drop"] == 0.02
+    assert nodes["evaluator"].exec_properties["trusted_significance"] == 0.01
+    # None: the same as the window's max_accuracy_drop.
+    unset = BlessingThresholds(max_accuracy_drop=0.3, trusted_max_accuracy_drop=None)
+    assert {c.id: c for c in _build(tmp_path, blessing=unset).components}["evaluator"].exec_properties[
+        "trusted_max_accuracy_drop"
+    ] == 0.3
     blessing = BlessingThresholds(max_accuracy_drop=1.0, trusted_max_accuracy_drop=0.01)
     evaluator = {c.id: c for c in _build(tmp_path, blessing=blessing).components}["evaluator"]
     assert isinstance(evaluator, TrustedEvaluator)

@@ -12,7 +12,14 @@ from tfx.components.evaluator import constants
 from tfx.types import standard_artifacts
 
 from pipeline.trusted_evaluator import apply_comparison, earlier_examples, is_blessed, skip_reason
-from pipeline.trusted_set import TRUSTED_FILE, TrustedComparison, binary_accuracy, compare_accuracy
+from pipeline.trusted_set import (
+    MIN_ROWS,
+    TRUSTED_FILE,
+    TrustedComparison,
+    binary_accuracy,
+    compare_accuracy,
+    worse_p_value,
+)
 
 LABELS = np.array([1, 0, 1, 1, 0, 0, 1, 0, 1, 0])
 
@@ -42,22 +49,51 @@ def test_binary_accuracy_cuts_the_score_at_one_half() -> None:
 
 
 def test_a_candidate_worse_than_the_baseline_beyond_the_drop_fails() -> None:
-    right = LABELS.astype(float)
-    # The candidate gets one row of ten wrong more than the baseline: a change of -0.1.
+    labels = np.tile(LABELS, 20)
+    right = labels.astype(float)
+    # The candidate gets one row of ten wrong that the baseline gets right: a change of -0.1 on 200 rows.
     worse = right.copy()
-    worse[0] = 0.0
-    comparison = compare_accuracy(LABELS, worse, right, spans=[2, 1], max_drop=0.05)
-    assert (comparison.spans, comparison.rows, comparison.candidate, comparison.baseline) == ((1, 2), 10, 0.9, 1.0)
+    worse[::10] = 1.0 - worse[::10]
+    comparison = compare_accuracy(labels, worse, right, spans=[2, 1], max_drop=0.05, significance=0.01)
+    assert (comparison.spans, comparison.rows, comparison.candidate, comparison.baseline) == ((1, 2), 200, 0.9, 1.0)
+    assert (comparison.baseline_wins, comparison.candidate_wins) == (20, 0)
     assert comparison.change == pytest.approx(-0.1)
+    assert comparison.p_value == pytest.approx(0.5**20)
     assert not comparison.passed
-    assert compare_accuracy(LABELS, worse, right, spans=[1], max_drop=0.1).passed
-    assert compare_accuracy(LABELS, right, worse, spans=[1], max_drop=0.0).passed
+    assert compare_accuracy(labels, worse, right, spans=[1], max_drop=0.1).passed
+    assert compare_accuracy(labels, right, worse, spans=[1], max_drop=0.0).passed
+
+
+def test_a_drop_the_models_disagreement_explains_by_chance_does_not_refuse() -> None:
+    labels = np.tile(LABELS, 20)
+    baseline = labels.astype(float)
+    candidate = baseline.copy()
+    # 12 rows only the baseline gets right, 8 only the candidate: -0.02, beyond a 0.01 drop, but with
+    # 20 disagreements 12 or more go to the baseline one time in four between equal models.
+    candidate[:12] = 1.0 - candidate[:12]
+    baseline[100:108] = 1.0 - baseline[100:108]
+    comparison = compare_accuracy(labels, candidate, baseline, spans=[1], max_drop=0.01, significance=0.01)
+    assert comparison.change == pytest.approx(-0.02)
+    assert comparison.p_value == pytest.approx(0.2517, abs=1e-4)
+    assert comparison.passed
+    # Refusing on the drop alone (significance 1.0) is the old rule, and refuses.
+    assert not compare_accuracy(labels, candidate, baseline, spans=[1], max_drop=0.01).passed
+
+
+def test_too_few_rows_cannot_refuse() -> None:
+    right = LABELS.astype(float)
+    wrong = 1.0 - right
+    assert LABELS.size < MIN_ROWS
+    assert compare_accuracy(LABELS, wrong, right, spans=[1], max_drop=0.0).passed
+    assert worse_p_value(0, 0) == 1.0
 
 
 def test_a_failed_comparison_withdraws_the_blessing_as_tfx_writes_a_refusal(tmp_path: Path) -> None:
     blessing = _blessed(tmp_path / "blessing")
     evaluation = tmp_path / "evaluation"
-    comparison = TrustedComparison(spans=(1, 2), rows=312, candidate=0.80, baseline=0.85, max_drop=0.01)
+    comparison = TrustedComparison(
+        spans=(1, 2), rows=312, candidate=0.80, baseline=0.85, max_drop=0.01, baseline_wins=20, candidate_wins=4
+    )
     apply_comparison(comparison, str(evaluation), blessing)
     assert sorted(os.listdir(blessing.uri)) == [constants.NOT_BLESSED_FILE_NAME]
     assert blessing.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY) == constants.NOT_BLESSED_VALUE
@@ -70,6 +106,11 @@ def test_a_failed_comparison_withdraws_the_blessing_as_tfx_writes_a_refusal(tmp_
         "baseline": 0.85,
         "change": pytest.approx(-0.05),
         "max_drop": 0.01,
+        "baseline_wins": 20,
+        "candidate_wins": 4,
+        "p_value": pytest.approx(0.000772, abs=1e-6),
+        "significance": 1.0,
+        "min_rows": MIN_ROWS,
         "passed": False,
     }
 
