@@ -59,6 +59,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "runners.commands.skew:configure",
         "compare logged serving requests with the served model's training statistics",
     ),
+    "monitor": (
+        "runners.commands.monitor:configure",
+        "accuracy and AUC of the serving model and its predecessors on each new span, before training on it",
+    ),
     "report": (
         "runners.commands.report:configure",
         "write a self-contained HTML report of a run (default: the newest) and print its path",

@@ -24,6 +24,7 @@ from runners.store import lineage as ln
 from runners.store.evaluations import read_metrics
 from runners.store.lineage import resolve_version
 from runners.store.metadata import open_store
+from runners.store.performance import SpanPerformance, list_performance
 from runners.text import (
     WIDTH,
     format_duration,
@@ -275,7 +276,11 @@ def _cmd_lineage(args: argparse.Namespace, config: PipelineConfig) -> int:
 
 
 def models_document(
-    pushes: Sequence[ln.Push], on_disk: Sequence[int], metrics: Mapping[str, Mapping[str, float]], serving_dir: str
+    pushes: Sequence[ln.Push],
+    on_disk: Sequence[int],
+    metrics: Mapping[str, Mapping[str, float]],
+    serving_dir: str,
+    performance: Sequence[SpanPerformance] = (),
 ) -> dict[str, Any]:
     """Returns the `models --json` document: every published version, and which one serves.
 
@@ -284,9 +289,11 @@ def models_document(
         on_disk: integer version folders in the serving dir.
         metrics: evaluation URI -> overall metrics.
         serving_dir: the model's base path.
+        performance: each model's scores on spans that arrived after it (store.performance.list_performance).
 
     Returns:
-        serving_dir, serving_version, serving_rule, versions (one mapping per push or rollback) and
+        serving_dir, serving_version, serving_rule, versions (one mapping per push or rollback; `new_data`
+        lists the model's scores on later spans, each {"span", "binary_accuracy", "auc", "decayed"}) and
         unrecorded_versions (folders ML Metadata knows nothing about).
     """
     serving = max(on_disk, default=None)
@@ -310,6 +317,11 @@ def models_document(
                 "on_disk": push.version in present,
                 "serving": push.version == serving,
                 "reason": push.reason,
+                "new_data": [
+                    {"span": r.span, "binary_accuracy": r.binary_accuracy, "auc": r.auc, "decayed": r.decayed}
+                    for r in performance
+                    if r.model_id == push.model_id
+                ],
             }
         )
     recorded = {p.version for p in pushes}
@@ -350,6 +362,15 @@ def format_models(document: Mapping[str, Any]) -> str:
             "evaluation. MODEL is the ML Metadata id of the trained model. ! marks a version whose folder is gone."
         ),
     ]
+    notes += [
+        wrap(
+            f"DECAY: version {v['version']} scored {p['binary_accuracy']:.4f} on span {p['span']}, which arrived "
+            "after it (`taxi-pipeline monitor`)."
+        )
+        for v in document["versions"]
+        for p in v.get("new_data", [])[-1:]
+        if p["decayed"]
+    ]
     table = render_table(headers, [cells for _, cells in sorted(rows, key=lambda r: r[0], reverse=True)], (5, 6, 7))
     return f"{head}\n\n{table}\n\n" + "\n".join(notes)
 
@@ -367,7 +388,11 @@ def _cmd_models(args: argparse.Namespace, config: PipelineConfig) -> int:
     pushes = ln.find_pushes(store, config.pipeline_name)
     metrics = _overall_metrics([p.evaluation_uri for p in pushes if p.evaluation_uri])
     document = models_document(
-        pushes, sd.versions(config.serving_dir), metrics, str(Path(config.serving_dir).resolve())
+        pushes,
+        sd.versions(config.serving_dir),
+        metrics,
+        str(Path(config.serving_dir).resolve()),
+        list_performance(store, config.pipeline_name),
     )
     return _emit(args, document, lambda: format_models(document))
 
@@ -434,6 +459,15 @@ def format_kpis(document: Mapping[str, Any]) -> str:
         f"{format_duration(duration['mean_s'])} over {duration['complete']} complete run(s) "
         f"({duration['failed']} failed, {duration['unfinished']} unfinished)",
     )
+    new_data = document.get("new_data")
+    if new_data is not None and new_data["latest"] is not None:
+        latest = new_data["latest"]
+        kpi_line(
+            "accuracy on new data",
+            f"version {latest['version']} scored {format_number(latest['binary_accuracy'])} on span "
+            f"{latest['span']}{' (DECAY)' if latest['decayed'] else ''}; {new_data['decayed']} of "
+            f"{new_data['scored_spans']} span(s) showed decay (`taxi-pipeline monitor`)",
+        )
     change = trend["change"]
     kpi_line(
         f"{trend['metric']} trend",
@@ -475,5 +509,23 @@ def _cmd_kpis(args: argparse.Namespace, config: PipelineConfig) -> int:
             now,
             MAIN_METRIC,
         ),
+        "new_data": new_data_kpi(list_performance(store, config.pipeline_name)),
     }
     return _emit(args, document, lambda: format_kpis(document))
+
+
+def new_data_kpi(records: Sequence[SpanPerformance]) -> dict[str, Any]:
+    """How the serving models did on the spans that arrived after them: counts and the newest score."""
+    latest = records[-1] if records else None
+    return {
+        "scored_spans": len(records),
+        "decayed": sum(1 for r in records if r.decayed),
+        "latest": None
+        if latest is None
+        else {
+            "span": latest.span,
+            "version": latest.version,
+            "binary_accuracy": latest.binary_accuracy,
+            "decayed": latest.decayed,
+        },
+    }
