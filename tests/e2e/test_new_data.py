@@ -44,6 +44,11 @@ LATER_ENV = {
     "TAXI_PIPELINE_MAX_ACCURACY_DROP": "1.0",
     "TAXI_PIPELINE_LABEL_SHIFT_LIMIT": "1.0",
     "TAXI_PIPELINE_DRIFT_ACTION": "warn",
+    # The decay floors widened for this fixture: the span-1 model's own evaluation is 118 rows of a 30-step
+    # model, and its score on the real span 2 came out 0.074 below it in one run (0.79 against 0.864).
+    # Flipped labels take the score to about 1 - accuracy, far below either floor.
+    "TAXI_PIPELINE_DECAY_MIN_BINARY_ACCURACY": "0.6",
+    "TAXI_PIPELINE_DECAY_MAX_ACCURACY_DROP": "0.15",
 }
 
 
