@@ -33,7 +33,7 @@ BLESSING = BlessingThresholds(
     min_binary_accuracy=0.8,
     max_accuracy_drop=0.05,
     min_slice_binary_accuracy=0.6,
-    trusted_max_accuracy_drop=0.02,
+    trusted_max_accuracy_drop=0.03,
     trusted_significance=0.05,
 )
 GATES = {**dataclasses.asdict(POLICY), **dataclasses.asdict(BLESSING)}
