@@ -8,7 +8,7 @@ import models.features  # noqa: F401
 
 
 def __getattr__(name: str) -> object:
-    """Resolves `pipeline.DriftReport` and `pipeline.FeatureImportance` lazily: Vertex finds them by that path.
+    """Resolves the custom artifact types (`pipeline.DriftReport`, ...) lazily: Vertex finds them by that path.
 
     KubeflowV2DagRunner encodes a custom artifact type as `<module>.<Class>` with one dot, and its
     container imports the class from there; importing it eagerly would pull TFX into every import
@@ -22,4 +22,8 @@ def __getattr__(name: str) -> object:
         from pipeline.components.feature_importance import FeatureImportance
 
         return FeatureImportance
+    if name == "ServingModelPerformance":
+        from pipeline.components.serving_performance import ServingModelPerformance
+
+        return ServingModelPerformance
     raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

@@ -72,6 +72,18 @@ class PipelineConfig:
     max_accuracy_drop: float = 1e-10
     # ... and, when above 0, at least this accuracy in every slice of models/features.SLICE_FEATURES.
     min_slice_binary_accuracy: float = 0.0
+    # ... and may not fall below the baseline by more than this on the eval splits of the window's earlier
+    # spans alone, which a new span with bad labels cannot move; None: the same as max_accuracy_drop. Not
+    # max_accuracy_drop by default: a candidate that also learnt a real new span is measurably (if slightly)
+    # worse than the baseline on the old spans (README, "Data gates", has the numbers behind 0.02).
+    trusted_max_accuracy_drop: float | None = 0.02
+    # ... a drop there refuses only when a one-sided McNemar test on the rows the two models disagree on
+    # gives a p-value below this (pipeline/trusted_set.py): a few rows either way on a small set is noise.
+    trusted_significance: float = 0.01
+    # Decay: the model serving now, scored on a newly arrived span before training, is marked decayed below
+    # this accuracy, or more than decay_max_accuracy_drop below its own evaluation. Printed, never a stop.
+    decay_min_binary_accuracy: float = 0.7
+    decay_max_accuracy_drop: float = 0.05
     # The data gate in front of Transform. Anomaly types are TFDV's names (e.g. SCHEMA_NEW_COLUMN,
     # ENUM_TYPE_UNEXPECTED_STRING_VALUES); "*" stands for every type TFDV reports as an ERROR.
     blocking_anomalies: tuple[str, ...] = ("*",)
@@ -165,6 +177,24 @@ class PipelineConfig:
             "a number between 0 and 1",
         )
         _require(self.max_accuracy_drop >= 0, "max_accuracy_drop", self.max_accuracy_drop, "a number >= 0")
+        _require(
+            self.trusted_max_accuracy_drop is None or self.trusted_max_accuracy_drop >= 0,
+            "trusted_max_accuracy_drop",
+            self.trusted_max_accuracy_drop,
+            "a number >= 0 (or unset: the same as max_accuracy_drop)",
+        )
+        _require(
+            0 < self.trusted_significance <= 1, "trusted_significance", self.trusted_significance, "a number in (0, 1]"
+        )
+        _require(
+            0 <= self.decay_min_binary_accuracy <= 1,
+            "decay_min_binary_accuracy",
+            self.decay_min_binary_accuracy,
+            "a number between 0 and 1",
+        )
+        _require(
+            self.decay_max_accuracy_drop >= 0, "decay_max_accuracy_drop", self.decay_max_accuracy_drop, "a number >= 0"
+        )
         self._check_gate_policy()
         _require(self.span is None or self.span >= 0, "span", self.span, "an integer >= 0")
         _require(bool(self.hidden_units), "hidden_units", self.hidden_units, "at least one layer size")

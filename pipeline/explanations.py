@@ -242,7 +242,7 @@ def coerce(value: Any, kind: str, name: str) -> Any:
         raise ValueError(f"feature '{name}' is {value!r}; expected {expected}") from None
 
 
-# What the serving_raw signature's int64 and float32 inputs can hold.
+# What the serving_default signature's int64 and float32 inputs can hold.
 _INT64 = (-(2**63), 2**63 - 1)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 

@@ -17,6 +17,7 @@ EXAMPLE_VALIDATOR = "example_validator"
 PREVIOUS_STATISTICS = "previous_statistics_resolver"
 DRIFT_CHECK = "drift_check"
 DATA_GATE = "data_gate"
+SERVING_PERFORMANCE = "serving_model_performance"
 SPAN_WINDOW = "span_window_resolver"
 # The window assembled from the data gate's record instead (pipeline.span_record), where resolvers cannot run.
 SPAN_WINDOW_EXAMPLES = "span_window"
@@ -31,5 +32,5 @@ PUSHER = "pusher"
 # The part of the pipeline that ingests and validates a single span.
 INGEST_COMPONENTS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_IMPORTER, EXAMPLE_VALIDATOR, DRIFT_CHECK, DATA_GATE)
 # TUNER joins between TRANSFORM and TRAINER when tuning is on.
-COMPONENTS = (*INGEST_COMPONENTS, TRANSFORM, TRAINER, FEATURE_IMPORTANCE, EVALUATOR, PUSHER)
+COMPONENTS = (*INGEST_COMPONENTS, SERVING_PERFORMANCE, TRANSFORM, TRAINER, FEATURE_IMPORTANCE, EVALUATOR, PUSHER)
 RESOLVERS = (PREVIOUS_STATISTICS, SPAN_WINDOW, BASELINE_RESOLVER)

@@ -16,7 +16,6 @@ from typing import Any
 
 from tfx.components import (
     CsvExampleGen,
-    Evaluator,
     ExampleValidator,
     Pusher,
     StatisticsGen,
@@ -35,7 +34,13 @@ from tfx.types.channel import Channel
 
 from pipeline.atomic_pusher import AtomicFilesystemPusher
 from pipeline.cloud import VertexServing, VertexTraining
-from pipeline.components import DataGate, DriftCheck, FeatureImportanceComponent, WindowExamples
+from pipeline.components import (
+    DataGate,
+    DriftCheck,
+    FeatureImportanceComponent,
+    ServingModelPerformanceComponent,
+    WindowExamples,
+)
 from pipeline.eval_config import create_eval_config
 from pipeline.ids import (
     BASELINE_RESOLVER,
@@ -48,6 +53,7 @@ from pipeline.ids import (
     PREVIOUS_STATISTICS,
     PUSHER,
     SCHEMA_IMPORTER,
+    SERVING_PERFORMANCE,
     SPAN_WINDOW,
     SPAN_WINDOW_EXAMPLES,
     STATISTICS_GEN,
@@ -55,9 +61,10 @@ from pipeline.ids import (
     TRANSFORM,
     TUNER,
 )
-from pipeline.settings import BlessingThresholds, LabelShift, Tuning
+from pipeline.settings import BlessingThresholds, LabelShift, PerformanceFloor, Tuning
 from pipeline.span_record import record_folder
 from pipeline.span_resolvers import AcceptedSpanWindowStrategy, PreviousSpanStrategy
+from pipeline.trusted_evaluator import TrustedEvaluator
 from pipeline.validation import GatePolicy, stats_options
 from pipeline.vertex_pusher import VertexModelRegistryPusher
 
@@ -74,6 +81,7 @@ TRAIN_ARGS_PARAMETER = "train_args"
 DEFAULT_BLESSING = BlessingThresholds()
 DEFAULT_GATE_POLICY = GatePolicy()
 DEFAULT_LABEL_SHIFT = LabelShift()
+DEFAULT_PERFORMANCE_FLOOR = PerformanceFloor()
 
 
 def create_pipeline(
@@ -94,6 +102,7 @@ def create_pipeline(
     blessing: BlessingThresholds = DEFAULT_BLESSING,
     gate_policy: GatePolicy = DEFAULT_GATE_POLICY,
     label_shift: LabelShift = DEFAULT_LABEL_SHIFT,
+    performance_floor: PerformanceFloor = DEFAULT_PERFORMANCE_FLOOR,
     ingest_only: bool = False,
     enable_cache: bool = True,
     metadata_connection_config: Any = None,
@@ -129,6 +138,8 @@ def create_pipeline(
         gate_policy: which anomaly types and drift stop the run before Transform (the data gate).
         label_shift: the features the label's relationship is checked with against the previous span, and
             the limit; recorded with the drift and judged by the gate like it.
+        performance_floor: when the serving model's accuracy on the new span (scored before training)
+            counts as decay; recorded with its metrics, never a stop.
         ingest_only: build only the nodes that ingest and validate one span (up to the data gate),
             to ingest a span without training.
         enable_cache: reuse results of identical executions.
@@ -177,9 +188,13 @@ def create_pipeline(
         elif use_span_window:
             span_window = _span_window(pipeline_name, span, window_spans, ingested.data_gate)
             training_examples = span_window.outputs["examples"]
+        baseline_resolver = _baseline_resolver()
+        serving_performance = _serving_performance(ingested, baseline_resolver, performance_floor)
         # Recorded in the steps that run model code, so a code change re-runs them instead of reusing the cache.
         custom_config = {"code_fingerprint": code_fingerprint}
         transform = _transform(training_examples, ingested, custom_config)
+        # Scored before training, so the record exists even if training fails.
+        transform.add_upstream_node(serving_performance)
         model_config = {**custom_config, "hyperparameters": dict(hyperparameters or {})}
         tuner = None
         if tuning is not None:
@@ -202,15 +217,15 @@ def create_pipeline(
             runtime_parameters=runtime_parameters,
             vertex_training=vertex_training,
         )
-        baseline_resolver = _baseline_resolver()
         evaluator = _evaluator(training_examples, trainer, baseline_resolver, ingested.schema, blessing)
         components += [
+            baseline_resolver,
+            serving_performance,
             *([span_window] if span_window is not None else []),
             transform,
             *([tuner] if tuner is not None else []),
             trainer,
             _feature_importance(trainer, ingested, importance_rows),
-            baseline_resolver,
             evaluator,
             _pusher(trainer, evaluator, serving_dir, vertex_serving),
         ]
@@ -472,6 +487,20 @@ def _feature_importance(trainer: Any, ingested: _IngestedSpan, importance_rows: 
     ).with_id(FEATURE_IMPORTANCE)
 
 
+def _serving_performance(ingested: _IngestedSpan, baseline_resolver: Any, floor: PerformanceFloor) -> Any:
+    """The model serving now (the latest blessed one), scored on the whole new span once it passed the gate."""
+    performance = ServingModelPerformanceComponent(
+        examples=ingested.examples,
+        model=baseline_resolver.outputs["model"],
+        model_blessing=baseline_resolver.outputs["model_blessing"],
+        min_binary_accuracy=floor.min_binary_accuracy,
+        max_accuracy_drop=floor.max_accuracy_drop,
+    ).with_id(SERVING_PERFORMANCE)
+    # A span the gate stopped is not production data the model would have served.
+    performance.add_upstream_node(ingested.data_gate)
+    return performance
+
+
 def _baseline_resolver() -> Any:
     """The model serving now, if any: the baseline a candidate must not fall behind."""
     return Resolver(
@@ -484,8 +513,12 @@ def _baseline_resolver() -> Any:
 def _evaluator(
     training_examples: Any, trainer: Any, baseline_resolver: Any, schema: Any, blessing: BlessingThresholds
 ) -> Any:
-    """TFMA on the training window's eval split, overall and per slice; blesses or not."""
-    return Evaluator(
+    """TFMA on the training window's eval split, overall and per slice; blesses or not.
+
+    Then, against a baseline, the candidate's accuracy on the earlier spans' eval splits alone, which a
+    new span with bad labels cannot move: worse there than the trusted threshold withdraws the blessing.
+    """
+    return TrustedEvaluator(
         examples=training_examples,
         example_splits=["eval"],
         model=trainer.outputs["model"],
@@ -494,6 +527,8 @@ def _evaluator(
         eval_config=create_eval_config(
             blessing.min_binary_accuracy, blessing.max_accuracy_drop, blessing.min_slice_binary_accuracy
         ),
+        trusted_max_accuracy_drop=blessing.trusted_drop,
+        trusted_significance=blessing.trusted_significance,
     ).with_id(EVALUATOR)
 
 

@@ -18,11 +18,34 @@ class BlessingThresholds:
         max_accuracy_drop: how far below the blessed baseline's accuracy a candidate may be; applied only
             when a baseline exists.
         min_slice_binary_accuracy: the absolute threshold on every slice; 0 gates no slice.
+        trusted_max_accuracy_drop: how far below the baseline's accuracy a candidate may be on the eval
+            splits of the window's earlier spans (pipeline/trusted_evaluator.py); None: max_accuracy_drop.
+        trusted_significance: the p-value below which such a drop is taken as real (pipeline/trusted_set.py).
     """
 
     min_binary_accuracy: float = 0.7
     max_accuracy_drop: float = 1e-10
     min_slice_binary_accuracy: float = 0.0
+    trusted_max_accuracy_drop: float | None = 0.02
+    trusted_significance: float = 0.01
+
+    @property
+    def trusted_drop(self) -> float:
+        """The trusted-set threshold in force: trusted_max_accuracy_drop, or max_accuracy_drop when unset."""
+        return self.max_accuracy_drop if self.trusted_max_accuracy_drop is None else self.trusted_max_accuracy_drop
+
+
+@dataclasses.dataclass(frozen=True)
+class PerformanceFloor:
+    """When the serving model's accuracy on a newly arrived span counts as decay (it never stops the run).
+
+    Attributes:
+        min_binary_accuracy: the absolute floor.
+        max_accuracy_drop: how far below its own evaluation (the one it was blessed on) it may fall.
+    """
+
+    min_binary_accuracy: float = 0.7
+    max_accuracy_drop: float = 0.05
 
 
 @dataclasses.dataclass(frozen=True)

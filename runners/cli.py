@@ -67,6 +67,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "runners.commands.watch:configure",
         "run the pipeline when a complete new span folder arrives; check skew at an interval; export metrics",
     ),
+    "monitor": (
+        "runners.commands.monitor:configure",
+        "accuracy and AUC of the serving model and its predecessors on each new span, before training on it",
+    ),
     "report": (
         "runners.commands.report:configure",
         "write a self-contained HTML report of a run (default: the newest) and print its path",

@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline.cloud import VertexServing, VertexTraining
 from pipeline.config import PipelineConfig
-from pipeline.settings import BlessingThresholds, LabelShift, Tuning
+from pipeline.settings import BlessingThresholds, LabelShift, PerformanceFloor, Tuning
 from pipeline.validation import GatePolicy
 
 
@@ -30,6 +30,15 @@ def blessing_of(config: PipelineConfig) -> BlessingThresholds:
         min_binary_accuracy=config.min_binary_accuracy,
         max_accuracy_drop=config.max_accuracy_drop,
         min_slice_binary_accuracy=config.min_slice_binary_accuracy,
+        trusted_max_accuracy_drop=config.trusted_max_accuracy_drop,
+        trusted_significance=config.trusted_significance,
+    )
+
+
+def performance_floor_of(config: PipelineConfig) -> PerformanceFloor:
+    """Returns when the serving model's accuracy on a new span counts as decay, as the configuration sets it."""
+    return PerformanceFloor(
+        min_binary_accuracy=config.decay_min_binary_accuracy, max_accuracy_drop=config.decay_max_accuracy_drop
     )
 
 
@@ -68,6 +77,7 @@ def common_arguments(config: PipelineConfig, code_fingerprint: str) -> dict[str,
         "blessing": blessing_of(config),
         "gate_policy": policy_of(config),
         "label_shift": label_shift_of(config),
+        "performance_floor": performance_floor_of(config),
         "enable_cache": config.enable_cache,
     }
 

@@ -24,6 +24,7 @@ from runners.store import lineage as ln
 from runners.store.evaluations import read_metrics
 from runners.store.lineage import resolve_version
 from runners.store.metadata import open_store
+from runners.store.performance import SpanPerformance, list_performance
 from runners.text import (
     WIDTH,
     format_duration,
@@ -314,6 +315,7 @@ def models_document(
     metrics: Mapping[str, Mapping[str, float]],
     serving_dir: str,
     baselines: Mapping[str, int | None] | None = None,
+    performance: Sequence[SpanPerformance] = (),
 ) -> dict[str, Any]:
     """Returns the `models --json` document: every published version, and which one serves.
 
@@ -323,10 +325,12 @@ def models_document(
         metrics: evaluation URI -> overall metrics (`<metric>_diff` is candidate - baseline on the same rows).
         serving_dir: the model's base path.
         baselines: evaluation URI -> the model artifact id the Evaluator compared with (None: no baseline).
+        performance: each model's scores on spans that arrived after it (store.performance.list_performance).
 
     Returns:
         serving_dir, serving_version, serving_rule, comparison, versions (one mapping per push or
-        rollback: status, vs_baseline and the rest) and unrecorded_versions (folders ML Metadata
+        rollback: status, vs_baseline, `new_data` (the model's scores on later spans, each {"span",
+        "binary_accuracy", "auc", "decayed"}) and the rest) and unrecorded_versions (folders ML Metadata
         knows nothing about).
     """
     serving = max(on_disk, default=None)
@@ -369,6 +373,11 @@ def models_document(
                 "on_disk": push.version in present,
                 "serving": push.version == serving,
                 "reason": push.reason,
+                "new_data": [
+                    {"span": r.span, "binary_accuracy": r.binary_accuracy, "auc": r.auc, "decayed": r.decayed}
+                    for r in performance
+                    if r.model_id == push.model_id
+                ],
             }
         )
     recorded = {p.version for p in pushes}
@@ -429,6 +438,15 @@ def format_models(document: Mapping[str, Any]) -> str:
         ),
         wrap(f"{MAIN_METRIC.upper()} and AUC: each model on its own eval split, not comparable across versions."),
     ]
+    notes += [
+        wrap(
+            f"DECAY: version {v['version']} scored {p['binary_accuracy']:.4f} on span {p['span']}, which arrived "
+            "after it (`taxi-pipeline monitor`)."
+        )
+        for v in document["versions"]
+        for p in v.get("new_data", [])[-1:]
+        if p["decayed"]
+    ]
     table = render_table(headers, [cells for _, cells in sorted(rows, key=lambda r: r[0], reverse=True)], (5, 6, 7))
     fate_table = render_table(
         ["", "VERSION", "STATUS", f"{MAIN_METRIC.upper()} CHANGE ON THE SAME ROWS"],
@@ -457,6 +475,7 @@ def _cmd_models(args: argparse.Namespace, config: PipelineConfig) -> int:
         metrics,
         str(Path(config.serving_dir).resolve()),
         {uri: model for uri, model in baselines.items() if uri},
+        list_performance(store, config.pipeline_name),
     )
     return _emit(args, document, lambda: format_models(document))
 
@@ -545,6 +564,15 @@ def format_kpis(document: Mapping[str, Any]) -> str:
         ("; ".join(kinds) or "no complete run")
         + f" ({duration['failed']} failed, {duration['unfinished']} unfinished)",
     )
+    new_data = document.get("new_data")
+    if new_data is not None and new_data["latest"] is not None:
+        latest = new_data["latest"]
+        kpi_line(
+            "accuracy on new data",
+            f"version {latest['version']} scored {format_number(latest['binary_accuracy'])} on span "
+            f"{latest['span']}{' (DECAY)' if latest['decayed'] else ''}; {new_data['decayed']} of "
+            f"{new_data['scored_spans']} span(s) showed decay (`taxi-pipeline monitor`)",
+        )
     change = trend["change"]
     kpi_line(
         f"{trend['metric']} vs baseline",
@@ -588,5 +616,23 @@ def _cmd_kpis(args: argparse.Namespace, config: PipelineConfig) -> int:
             now,
             MAIN_METRIC,
         ),
+        "new_data": new_data_kpi(list_performance(store, config.pipeline_name)),
     }
     return _emit(args, document, lambda: format_kpis(document))
+
+
+def new_data_kpi(records: Sequence[SpanPerformance]) -> dict[str, Any]:
+    """How the serving models did on the spans that arrived after them: counts and the newest score."""
+    latest = records[-1] if records else None
+    return {
+        "scored_spans": len(records),
+        "decayed": sum(1 for r in records if r.decayed),
+        "latest": None
+        if latest is None
+        else {
+            "span": latest.span,
+            "version": latest.version,
+            "binary_accuracy": latest.binary_accuracy,
+            "decayed": latest.decayed,
+        },
+    }

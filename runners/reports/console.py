@@ -20,6 +20,7 @@ def format_summary(summary: RunSummary) -> str:
         # The row count apart from the span list, so "spans 2, 3, 4, 5, 11,814 rows" cannot be misread.
         rows = f" ({summary.window_rows:,} rows in all)" if summary.window_rows is not None else ""
         lines.append(f"  training on   : spans {format_spans(summary.window_spans)}{rows}")
+    lines += format_serving_performance(summary)
     if summary.metrics:
         shown = "  ".join(
             f"{name}={summary.metrics[name]:.4f}" if name != "example_count" else f"{name}={int(summary.metrics[name])}"
@@ -52,11 +53,30 @@ def format_summary(summary: RunSummary) -> str:
             # Only the Evaluator re-runs when a threshold changes: the trained model comes from the cache.
             lines.append(
                 "                  to ship it anyway, relax the threshold it failed (--min-accuracy, or "
-                "max_accuracy_drop / min_slice_binary_accuracy in the profile) and run again"
+                "max_accuracy_drop / trusted_max_accuracy_drop / min_slice_binary_accuracy in the profile) "
+                "and run again"
             )
     if summary.model_card_path:
         lines.append(f"  model card    : {summary.model_card_path}")
     return "\n".join(lines)
+
+
+def format_serving_performance(summary: RunSummary) -> list[str]:
+    """The serving model's score on the new span, and the decay mark when it fell below a floor."""
+    performance = summary.serving_performance
+    if performance is None:
+        return []
+    version = f"version {performance['version']}" if performance.get("version") is not None else "the serving model"
+    auc = performance.get("auc")
+    shown = f"binary_accuracy={performance['binary_accuracy']:.4f}" + (f"  auc={auc:.4f}" if auc is not None else "")
+    reference = performance.get("reference_accuracy")
+    own = f" (its own evaluation: {reference:.4f})" if reference is not None else ""
+    lines = [f"  serving model : {version} on span {performance['span']}, before training: {shown}{own}"]
+    if summary.performance_decay:
+        lines.append("  DECAY         : the model serving now does worse on the new data")
+        lines.extend(f"                  - {reason}" for reason in performance.get("reasons", []))
+        lines.append("                  (a retrain is the cure; `taxi-pipeline monitor` shows the trend)")
+    return lines
 
 
 def format_gate_report(report: GateReport) -> str:

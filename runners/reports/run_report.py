@@ -80,6 +80,16 @@ def _headline(data: ReportData) -> tuple[str, str, list[tuple[str, str]]]:
     elif summary.metrics.get("binary_accuracy") is not None:
         facts.append(("binary_accuracy", f"{summary.metrics['binary_accuracy']:.4f}"))
     facts.append(("pushed version", str(summary.pushed_version) if summary.pushed else "none"))
+    performance = summary.serving_performance
+    if performance is not None:
+        # The model serving before this run, on this run's span before training (runners/store/performance.py).
+        mark = " - DECAY" if summary.performance_decay else ""
+        facts.append(
+            (
+                "serving model on the new span",
+                f"version {performance['version']}: binary_accuracy {performance['binary_accuracy']:.4f}{mark}",
+            )
+        )
     if data.gate_passed is False or (data.gate is not None and data.gate.verdict.stopped and not data.trained):
         span = data.gate.span if data.gate is not None else summary.span
         return "bad", f"Stopped by the data gate: span {span} was not trained on, nothing was pushed.", facts

@@ -10,15 +10,18 @@ from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
 
+from pipeline.trusted_set import TRUSTED_FILE
 from runners.quiet import quiet_libraries
 from runners.store import lineage as ln
 from runners.store import metadata as md
 from runners.store import tfma_files
+from runners.store.artifacts import read_json_object
 
 CANDIDATE = "candidate"
 
 
 BASELINE = "baseline"
+_TRUSTED_FIELDS = ("spans", "rows", "change", "max_drop", "passed")
 
 
 # The metrics the tables show, in this order; others TFMA computed follow.
@@ -388,7 +391,36 @@ def slice_name(slice_key: Any) -> str:
     return ", ".join(f"{k}={v.decode() if isinstance(v, bytes) else v}" for k, v in slice_key)
 
 
+def read_trusted_reason(uri: str) -> str | None:
+    """Explains a failed trusted-set comparison (trusted.json, pipeline/trusted_evaluator.py), else None.
+
+    Args:
+        uri: the Evaluator's "evaluation" artifact URI.
+
+    Raises:
+        CorruptArtifactError: trusted.json exists but is not the object the Evaluator writes.
+    """
+    document = read_json_object(uri, TRUSTED_FILE, required=_TRUSTED_FIELDS)
+    if document is None or document["passed"]:
+        return None
+    spans = ", ".join(str(span) for span in document["spans"])
+    # Files written before the significance test have no p-value.
+    p_value = document.get("p_value")
+    evidence = "" if not isinstance(p_value, int | float) else f", p = {p_value:.2g} that the models are equal"
+    return (
+        f"earlier span{'s' if len(document['spans']) != 1 else ''} {spans} ({document['rows']} rows): "
+        f"binary_accuracy (change vs baseline) = {document['change']:+.4f}, beyond the allowed change "
+        f"{-document['max_drop']:+.4g}{evidence} (the new span may have bad labels)"
+    )
+
+
 def read_blessing_reasons(uri: str) -> list[str]:
+    """Explains why the Evaluator did not bless: each failed TFMA threshold, then a failed trusted-set comparison."""
+    trusted = read_trusted_reason(uri)
+    return _tfma_reasons(uri) + ([trusted] if trusted else [])
+
+
+def _tfma_reasons(uri: str) -> list[str]:
     """Explains TFMA's validation result in words, one line per failed threshold."""
     import tensorflow_model_analysis as tfma
     from tensorflow_model_analysis.slicer import slicer_lib

@@ -12,6 +12,7 @@ from runners.store import artifacts
 from runners.store import metadata as md
 from runners.store.evaluations import read_blessing_reasons, read_evaluation
 from runners.store.importance import read_feature_importance
+from runners.store.performance import performance_of_execution
 from runners.store.statistics import split_rows
 
 IMPORTANCES_SHOWN = 5
@@ -50,6 +51,12 @@ class RunSummary:
     # The FeatureImportance artifact's folder, whose feature_importance.json lists every feature.
     feature_importance_uri: str | None = None
     model_card_path: str | None = None
+    # The model serving before this run, scored on this run's span before training
+    # (runners.store.performance.SpanPerformance.to_dict); None when no model was serving yet.
+    serving_performance: dict[str, Any] | None = None
+    # Whether that score fell below a decay floor (decay_min_binary_accuracy / decay_max_accuracy_drop);
+    # None when nothing was scored. Printed and exported, never a change of exit status.
+    performance_decay: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the summary as plain JSON-able values."""
@@ -85,6 +92,12 @@ def summarize(store: metadata_store.MetadataStore, run_id: str) -> RunSummary:
             summary.window_rows = total
 
     _read_training_outputs(store, executions, summary)
+
+    scoring = executions.get(ids.SERVING_PERFORMANCE)
+    performance = performance_of_execution(store, scoring) if scoring is not None else None
+    if performance is not None and performance.scored:
+        summary.serving_performance = performance.to_dict()
+        summary.performance_decay = performance.decayed
 
     evaluator = executions.get(ids.EVALUATOR)
     if evaluator is not None:

@@ -1,7 +1,7 @@
 """Fuzzing `explain --instances` / `--file`: any text gives rows the model's inputs can hold, or a clear error.
 
 The parse and the row building are the same code the command runs before it feeds the model; the
-kinds are the raw features' as the serving_raw signature declares them (int64, float32, string).
+kinds are the raw features' as the serving_default signature (raw features) declares them (int64, float32, string).
 """
 
 from __future__ import annotations

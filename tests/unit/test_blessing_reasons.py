@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 import tensorflow as tf
 from tensorflow_model_analysis.proto import config_pb2, metrics_for_slice_pb2, validation_result_pb2
 
+from pipeline.trusted_set import TRUSTED_FILE
+from runners.store.artifacts import CorruptArtifactError
 from runners.store.evaluations import read_blessing_reasons
 
 
@@ -64,3 +68,41 @@ def test_a_failed_validation_without_failures_still_says_it_failed(tmp_path: Pat
     assert read_blessing_reasons(_write(tmp_path, result)) == [
         "slice trip_start_hour: no examples to evaluate, so its thresholds could not be checked"
     ]
+
+
+def _write_trusted(folder: Path, **fields: object) -> None:
+    document = {"spans": [1, 2], "rows": 312, "candidate": 0.80, "baseline": 0.85, "change": -0.05}
+    (folder / TRUSTED_FILE).write_text(json.dumps({**document, "max_drop": 0.01, "passed": False, **fields}))
+
+
+def test_a_failed_trusted_set_comparison_is_a_reason_with_its_numbers(tmp_path: Path) -> None:
+    # TFMA blessed on the whole window; the comparison on the earlier spans withdrew it.
+    _write(tmp_path, validation_result_pb2.ValidationResult(validation_ok=True))
+    _write_trusted(tmp_path)
+    assert read_blessing_reasons(str(tmp_path)) == [
+        "earlier spans 1, 2 (312 rows): binary_accuracy (change vs baseline) = -0.0500, beyond the allowed change "
+        "-0.01 (the new span may have bad labels)"
+    ]
+    _write_trusted(tmp_path, spans=[1])
+    assert read_blessing_reasons(str(tmp_path))[0].startswith("earlier span 1 (312 rows): ")
+    _write_trusted(tmp_path, p_value=0.00042)
+    assert read_blessing_reasons(str(tmp_path)) == [
+        "earlier spans 1, 2 (312 rows): binary_accuracy (change vs baseline) = -0.0500, beyond the allowed change "
+        "-0.01, p = 0.00042 that the models are equal (the new span may have bad labels)"
+    ]
+
+
+def test_a_passed_or_absent_trusted_set_comparison_adds_nothing(tmp_path: Path) -> None:
+    _write(tmp_path, validation_result_pb2.ValidationResult(validation_ok=True))
+    _write_trusted(tmp_path, change=0.0, passed=True)
+    assert read_blessing_reasons(str(tmp_path)) == []
+    (tmp_path / TRUSTED_FILE).unlink()
+    assert read_blessing_reasons(str(tmp_path)) == []
+
+
+def test_a_damaged_trusted_set_file_is_an_error_naming_it(tmp_path: Path) -> None:
+    _write(tmp_path, validation_result_pb2.ValidationResult(validation_ok=True))
+    (tmp_path / TRUSTED_FILE).write_text('{"spans": [1], "rows"')
+    with pytest.raises(CorruptArtifactError, match=TRUSTED_FILE) as error:
+        read_blessing_reasons(str(tmp_path))
+    assert error.value.path == str(tmp_path / TRUSTED_FILE)

@@ -83,6 +83,17 @@ def test_out_of_range_value_is_rejected() -> None:
         load_config("local", overrides={"min_binary_accuracy": 1.5}, environ={})
 
 
+def test_the_trusted_set_thresholds_have_measured_defaults_and_are_checked() -> None:
+    defaults = load_config("local", environ={})
+    assert (defaults.trusted_max_accuracy_drop, defaults.trusted_significance) == (0.02, 0.01)
+    with pytest.raises(ConfigError, match=r"'trusted_significance' is 0\.0; expected a number in \(0, 1\]"):
+        load_config("local", overrides={"trusted_significance": 0.0}, environ={})
+    set_by_env = load_config("local", environ={"TAXI_PIPELINE_TRUSTED_MAX_ACCURACY_DROP": "0.01"})
+    assert set_by_env.trusted_max_accuracy_drop == 0.01
+    with pytest.raises(ConfigError, match=r"'trusted_max_accuracy_drop' is -0\.1; expected a number >= 0"):
+        load_config("local", overrides={"trusted_max_accuracy_drop": -0.1}, environ={})
+
+
 def test_bad_yaml_and_missing_file_are_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config("local", _profiles(tmp_path, "local: [\n"), environ={})

@@ -20,7 +20,7 @@ from google.protobuf import json_format
 from pipeline import ids
 from pipeline import pipeline as taxi_pipeline
 from pipeline.config import PipelineConfig, load_config
-from pipeline.settings import BlessingThresholds
+from pipeline.settings import BlessingThresholds, PerformanceFloor
 from pipeline.validation import GatePolicy
 from runners import local, vertex
 
@@ -29,7 +29,13 @@ POLICY = GatePolicy(
     warning_anomalies=("ENUM_TYPE_UNEXPECTED_STRING_VALUES",),
     drift_action="warn",
 )
-BLESSING = BlessingThresholds(min_binary_accuracy=0.8, max_accuracy_drop=0.05, min_slice_binary_accuracy=0.6)
+BLESSING = BlessingThresholds(
+    min_binary_accuracy=0.8,
+    max_accuracy_drop=0.05,
+    min_slice_binary_accuracy=0.6,
+    trusted_max_accuracy_drop=0.03,
+    trusted_significance=0.05,
+)
 GATES = {**dataclasses.asdict(POLICY), **dataclasses.asdict(BLESSING)}
 VERTEX = {
     "gcp_project": "test-project",
@@ -39,8 +45,13 @@ VERTEX = {
 }
 
 
-def _blessing(eval_config_json: str) -> BlessingThresholds:
-    """Reads the blessing thresholds back out of the Evaluator's eval_config, as TFMA will read them."""
+def _blessing(
+    eval_config_json: str, trusted_max_accuracy_drop: float, trusted_significance: float
+) -> BlessingThresholds:
+    """Reads the blessing thresholds back out of the Evaluator's eval_config, as TFMA will read them.
+
+    The trusted-set thresholds are the Evaluator's own execution parameters, passed in as read.
+    """
     eval_config = json_format.Parse(eval_config_json, tfma.EvalConfig())
     (accuracy,) = [m for spec in eval_config.metrics_specs for m in spec.metrics if m.class_name == "BinaryAccuracy"]
     overall, *per_slice = accuracy.per_slice_thresholds
@@ -49,6 +60,8 @@ def _blessing(eval_config_json: str) -> BlessingThresholds:
         max_accuracy_drop=-overall.threshold.change_threshold.absolute.value,
         # No per-slice threshold is how create_eval_config gates no slice.
         min_slice_binary_accuracy=per_slice[0].threshold.value_threshold.lower_bound.value if per_slice else 0.0,
+        trusted_max_accuracy_drop=trusted_max_accuracy_drop,
+        trusted_significance=trusted_significance,
     )
 
 
@@ -57,7 +70,9 @@ def test_gate_policy_and_blessing_reach_the_local_build(tmp_path: Path) -> None:
     built = local.build(config, 1, (1,), "schema/schema.pbtxt", False, "fingerprint")
     nodes = {c.id: c for c in built.components}
     assert GatePolicy.from_json(nodes[ids.DATA_GATE].exec_properties["policy"]) == POLICY
-    assert _blessing(nodes[ids.EVALUATOR].exec_properties["eval_config"]) == BLESSING
+    evaluator = nodes[ids.EVALUATOR].exec_properties
+    trusted = (evaluator["trusted_max_accuracy_drop"], evaluator["trusted_significance"])
+    assert _blessing(evaluator["eval_config"], *trusted) == BLESSING
 
 
 def test_gate_policy_and_blessing_reach_the_compiled_vertex_spec(tmp_path: Path) -> None:
@@ -69,7 +84,15 @@ def test_gate_policy_and_blessing_reach_the_compiled_vertex_spec(tmp_path: Path)
         return str(tasks[task]["inputs"]["parameters"][parameter]["runtimeValue"]["constantValue"]["stringValue"])
 
     assert GatePolicy.from_json(constant(ids.DATA_GATE, "policy")) == POLICY
-    assert _blessing(constant(ids.EVALUATOR, "eval_config")) == BLESSING
+
+    def number(task: str, parameter: str) -> float:
+        return float(tasks[task]["inputs"]["parameters"][parameter]["runtimeValue"]["constantValue"]["doubleValue"])
+
+    trusted = (number(ids.EVALUATOR, "trusted_max_accuracy_drop"), number(ids.EVALUATOR, "trusted_significance"))
+    assert _blessing(constant(ids.EVALUATOR, "eval_config"), *trusted) == BLESSING
+    # The serving model's score on the new span compiles too, fed by TFX's latest-blessed-model resolver.
+    assert number(ids.SERVING_PERFORMANCE, "min_binary_accuracy") == PerformanceFloor().min_binary_accuracy
+    assert set(tasks[ids.SERVING_PERFORMANCE]["inputs"]["artifacts"]) == {"examples", "model", "model_blessing"}
 
 
 # Every config field create_pipeline takes, and the settings behind the switches (tune, vertex_training,
@@ -94,6 +117,8 @@ NON_DEFAULT: dict[str, Any] = {
     "tuner_trial_steps": 5,
     "tuner_parallel_trials": 2,
     "importance_rows": 100,
+    "decay_min_binary_accuracy": 0.6,
+    "decay_max_accuracy_drop": 0.1,
     "enable_cache": False,
     "bigquery_query": "SELECT 1",
     "gcp_project": "test-project",
@@ -121,6 +146,8 @@ RENAMED = {
     "tuning.parallel_trials": "tuner_parallel_trials",
     "label_shift.features": "label_shift_features",
     "label_shift.limit": "label_shift_limit",
+    "performance_floor.min_binary_accuracy": "decay_min_binary_accuracy",
+    "performance_floor.max_accuracy_drop": "decay_max_accuracy_drop",
     "vertex_training.project": "gcp_project",
     "vertex_training.machine_type": "training_machine_type",
     "vertex_training.accelerator_type": "training_accelerator_type",

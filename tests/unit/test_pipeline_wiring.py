@@ -9,7 +9,8 @@ from tfx.dsl.compiler import compiler
 
 from pipeline import ids
 from pipeline import pipeline as taxi_pipeline
-from pipeline.settings import Tuning
+from pipeline.settings import BlessingThresholds, Tuning
+from pipeline.trusted_evaluator import TrustedEvaluator
 
 
 def _build(tmp_path: Path, **kwargs):
@@ -108,3 +109,18 @@ def test_tuning_is_off_by_default_and_feeds_the_trainer_when_on(tmp_path: Path, 
     assert '"tuner_trials": 4' in tuner.exec_properties["custom_config"]
     assert '"tuner_time_budget_s": 60' in tuner.exec_properties["custom_config"]
     assert tuned[ids.TRAINER].inputs["hyperparameters"].producer_component_id == ids.TUNER
+
+
+def test_the_evaluator_carries_the_trusted_set_threshold(tmp_path: Path, nodes: dict) -> None:
+    assert nodes["evaluator"].exec_properties["trusted_max_accuracy_drop"] == 0.02
+    assert nodes["evaluator"].exec_properties["trusted_significance"] == 0.01
+    # None: the same as the window's max_accuracy_drop.
+    unset = BlessingThresholds(max_accuracy_drop=0.3, trusted_max_accuracy_drop=None)
+    assert {c.id: c for c in _build(tmp_path, blessing=unset).components}["evaluator"].exec_properties[
+        "trusted_max_accuracy_drop"
+    ] == 0.3
+    blessing = BlessingThresholds(max_accuracy_drop=1.0, trusted_max_accuracy_drop=0.01)
+    evaluator = {c.id: c for c in _build(tmp_path, blessing=blessing).components}["evaluator"]
+    assert isinstance(evaluator, TrustedEvaluator)
+    assert evaluator.exec_properties["trusted_max_accuracy_drop"] == 0.01
+    assert evaluator.exec_properties["example_splits"] == '["eval"]'
