@@ -182,7 +182,8 @@ def test_bad_span_stops_before_transform_and_nothing_new_is_pushed(
         else:
             # Ten times the fare also changes what big_tipper means (tips over a fifth of the fare), and the
             # label check sees it within the one payment type left.
-            assert sorted(drift["over_limit"]) == ["big_tipper by payment_type", "fare", "payment_type"]
+            # (fare is over on two measures: Jensen-Shannon and the quantile shift.)
+            assert sorted(set(drift["over_limit"])) == ["big_tipper by payment_type", "fare", "payment_type"]
         # The stopped run still writes its report: what stopped the span, and that nothing was trained.
         (report_path,) = re.findall(r"^Report: (.+\.html)$", result.stdout, re.MULTILINE)
         document = Path(report_path).read_text(encoding="utf-8")

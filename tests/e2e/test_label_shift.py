@@ -117,7 +117,10 @@ def test_when_the_labels_are_right_the_override_lets_the_span_train(stopped: Sto
         "--min-accuracy",
         "0.0",
         "--json",
-        env={"TAXI_PIPELINE_LABEL_SHIFT_LIMIT": "1.0"},
+        # The override under test is the label limit. On this 300-row fixture the re-hashed train split of
+        # the scrambled span also moves trip_miles' quantile shift to about the limit (0.42 vs 0.4 seen), so
+        # other drift only warns here; test_data_gates covers drift stops.
+        env={"TAXI_PIPELINE_LABEL_SHIFT_LIMIT": "1.0", "TAXI_PIPELINE_DRIFT_ACTION": "warn"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)

@@ -240,14 +240,14 @@ def test_model_analysis_notebook_shows_the_latest_evaluation(
     expected = _tfma_metrics(_evaluation_uri(healthy_home.home))
     overall = outputs("overall-table")[0]["text/html"]
     assert "binary_accuracy" in overall and "candidate" in overall
-    assert f"{expected[('overall', 'binary_accuracy')]:.6f}" in overall  # pandas shows 6 decimals
+    assert f"{expected[('overall', 'binary_accuracy')]:.4f}" in overall  # the notebook formats 4 decimals
 
     slice_tables = [o["text/html"] for o in outputs("slice-tables") if "text/html" in o]
     assert len(slice_tables) == 2  # payment_type and trip_start_hour
     by_payment = next(t for t in slice_tables if "payment_type" in t)
     assert "Cash" in by_payment
-    assert f"{expected[('payment_type=Cash', 'binary_accuracy')]:.6f}" in by_payment
-    assert f"{expected[('payment_type=Cash', 'auc')]:.6f}" in by_payment
+    assert f"{expected[('payment_type=Cash', 'binary_accuracy')]:.4f}" in by_payment
+    assert f"{expected[('payment_type=Cash', 'auc')]:.4f}" in by_payment
 
     assert sum("image/png" in o for o in outputs("slice-plots")) == 2
     thresholds = outputs("thresholds-table")
