@@ -8,16 +8,11 @@ its pictures in milliseconds.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
-import struct
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-_PROTO_MODULE = "tensorflow_model_analysis.proto.metrics_for_slice_pb2"
+from runners.store import tfma_files
 
 # The Trainer's per-epoch Keras history in its model_run output (models/trainer.py's HISTORY_FILE:
 # runners do not import model code).
@@ -60,39 +55,6 @@ class SlicePlots:
         return self.positives is not None and self.negatives is not None and min(self.positives, self.negatives) == 0
 
 
-def _proto_module() -> ModuleType:
-    """TFMA's metrics_for_slice_pb2, imported by file if TFMA itself is not loaded yet.
-
-    The module depends on protobuf's wrappers alone; registering it under its own name means a later
-    `import tensorflow_model_analysis` reuses it instead of registering the descriptors twice.
-    """
-    if _PROTO_MODULE in sys.modules:
-        return sys.modules[_PROTO_MODULE]
-    package = importlib.util.find_spec("tensorflow_model_analysis")
-    if package is None or not package.submodule_search_locations:
-        raise ImportError("tensorflow_model_analysis is not installed")
-    location = Path(next(iter(package.submodule_search_locations))) / "proto" / "metrics_for_slice_pb2.py"
-    spec = importlib.util.spec_from_file_location(_PROTO_MODULE, location)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[_PROTO_MODULE] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def tfrecords(path: Path) -> Iterator[bytes]:
-    """The records of an uncompressed TFRecord file (length, its CRC, data, its CRC; CRCs not checked)."""
-    with path.open("rb") as stream:
-        while header := stream.read(12):
-            if len(header) < 12:
-                raise ValueError(f"{path}: truncated TFRecord header")
-            (length,) = struct.unpack("<Q", header[:8])
-            data = stream.read(length)
-            if len(data) < length or len(stream.read(4)) < 4:
-                raise ValueError(f"{path}: truncated TFRecord")
-            yield data
-
-
 def _slice_name(slice_key: Any) -> str:
     parts = []
     for single in slice_key.single_slice_keys:
@@ -111,10 +73,10 @@ def read_plots(evaluation_uri: str) -> dict[str, SlicePlots]:
     files = sorted(Path(evaluation_uri).glob("plots*"))
     if not files:
         return {}
-    pb2 = _proto_module()
+    pb2 = tfma_files.metrics_proto()
     found: dict[str, SlicePlots] = {}
     for path in files:
-        for record in tfrecords(path):
+        for record in tfma_files.tfrecords(path):
             plots = pb2.PlotsForSlice.FromString(record)
             name = _slice_name(plots.slice_key)
             for item in plots.plot_keys_and_values:

@@ -20,7 +20,7 @@ from typing import Any
 _PROTO_MODULE = "tensorflow_model_analysis.proto.metrics_for_slice_pb2"
 
 
-def _metrics_proto() -> ModuleType:
+def metrics_proto() -> ModuleType:
     """TFMA's metrics_for_slice_pb2, loaded from its file when the package is not imported yet."""
     if _PROTO_MODULE in sys.modules:
         return sys.modules[_PROTO_MODULE]
@@ -72,7 +72,7 @@ def overall_metrics(uri: str) -> dict[str, float]:
     files = sorted(p for p in folder.glob("metrics*") if p.is_file())
     if not files:
         raise FileNotFoundError(f"{folder} holds no metrics file")
-    proto: Any = _metrics_proto()
+    proto: Any = metrics_proto()
     baselines = _baseline_names(folder)
     found: dict[str, float] = {}
     for path in files:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runners.store import plots
+from runners.store import plots, tfma_files
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ def _write_records(path: Path, records: list[bytes]) -> None:
 
 
 def _plots_for_slice(hour: int | None, positives: float, negatives: float) -> bytes:
-    pb2 = plots._proto_module()
+    pb2 = tfma_files.metrics_proto()
     record = pb2.PlotsForSlice()
     if hour is not None:
         key = record.slice_key.single_slice_keys.add()
@@ -55,7 +55,10 @@ def test_plots_are_read_per_slice_with_their_class_counts(tmp_path: Path) -> Non
 
 
 def test_reading_plots_does_not_import_tensorflow() -> None:
-    code = "import sys; from runners.store import plots; plots._proto_module(); print('tensorflow' in sys.modules)"
+    code = (
+        "import sys; from runners.store import plots; plots.tfma_files.metrics_proto(); "
+        "print('tensorflow' in sys.modules)"
+    )
     completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "False"
 

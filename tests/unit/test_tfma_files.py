@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _write_evaluation(folder: Path) -> None:
-    proto = tfma_files._metrics_proto()
+    proto = tfma_files.metrics_proto()
     records = []
     overall = proto.MetricsForSlice()
     for model, name, is_diff, value in (
