@@ -106,6 +106,7 @@ class ServingApp:
             metrics.batch_rows.observe,
             in_flight=lambda: self.in_flight,
         )
+        metrics.in_flight.set_function(lambda: self.in_flight)  # read when /metrics is rendered: free per request
 
     def asgi(self) -> Starlette:
         """The ASGI app uvicorn runs."""
