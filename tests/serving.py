@@ -27,7 +27,7 @@ from runners.serving.settings import ServeSettings
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "taxi_big_tipper"
 ROW = {"fare": 12.5, "trip_start_hour": 3, "company": "Flash Cab"}
-_LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)/\S+(?:, gRPC on port (\d+))?")
+_LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)/[^\s,]+(?:, gRPC on port (\d+))?")
 
 
 def save_tiny_model(folder: Path) -> None:
