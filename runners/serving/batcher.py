@@ -30,7 +30,15 @@ class _Pending:
 
 
 class Batcher:
-    """Batches calls of `run(batch) -> one result per row` that share a key."""
+    """Batches calls of `run(batch) -> one result per row` that share a key.
+
+    Args:
+        max_rows: rows in one call at most.
+        timeout_seconds: how long the first request of a batch waits for others to join.
+        observe: called with each call's row count (the batch-size histogram).
+        in_flight: requests the server is answering, the submitting one included; when it says 1 and
+            nothing is queued, the request is called without waiting (None: always wait).
+    """
 
     def __init__(
         self,
@@ -39,13 +47,6 @@ class Batcher:
         observe: Callable[[int], None] | None = None,
         in_flight: Callable[[], int] | None = None,
     ) -> None:
-        """Args:
-        max_rows: rows in one call at most.
-        timeout_seconds: how long the first request of a batch waits for others to join.
-        observe: called with each call's row count (the batch-size histogram).
-        in_flight: requests the server is answering, the submitting one included; when it says 1 and
-            nothing is queued, the request is called without waiting (None: always wait).
-        """
         self.max_rows = max_rows
         self.timeout = timeout_seconds
         self.observe = observe

@@ -67,7 +67,8 @@ class LoadedModel:
     handle: Any = None
     # The typical row :explain ablates towards (recorded with the model's feature importance), or None
     # and why there is none; read by `find_baseline` on the first :explain, not at load, so a new
-    # version serves predictions without waiting for ML Metadata.
+    # version serves predictions without waiting for ML Metadata. A row found is kept; a missing one
+    # is looked for again on the next :explain (ML Metadata records a push after its folder appears).
     baseline: dict[str, Any] | None = None
     baseline_problem: str = ""
     find_baseline: Callable[[], tuple[dict[str, Any] | None, str]] | None = None
@@ -76,11 +77,10 @@ class LoadedModel:
     load_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def explain_baseline(self) -> tuple[dict[str, Any] | None, str]:
-        """The baseline row and why there is none, read once (the first :explain of the version)."""
+        """The baseline row, or None and why there is none; read until found, then kept."""
         with self._baseline_lock:
-            if self.find_baseline is not None:
+            if self.baseline is None and self.find_baseline is not None:
                 self.baseline, self.baseline_problem = self.find_baseline()
-                self.find_baseline = None
             return self.baseline, self.baseline_problem
 
     def run(self, signature: Signature, batch: list[Any]) -> list[list[float]]:
