@@ -92,7 +92,12 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
     limits.add_argument("--max-connections", type=int, metavar="N", help="open connections at most (default: 1000)")
     limits.add_argument("--backlog", type=int, metavar="N", help="listen queue length (default: 2048)")
     limits.add_argument("--batch-max-rows", type=int, metavar="N", help="rows per batched model call (default: 256)")
-    limits.add_argument("--batch-timeout-ms", type=float, metavar="MS", help="wait for a batch to fill (default: 2)")
+    limits.add_argument(
+        "--batch-timeout-ms",
+        type=float,
+        metavar="MS",
+        help="wait for a batch to fill while other requests are in flight (default: 2)",
+    )
     access = parser.add_argument_group("access")
     access.add_argument(
         "--grpc-port", type=int, metavar="PORT", help="TF Serving's gRPC API (default: 8500; 0: any free; -1: off)"

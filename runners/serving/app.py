@@ -99,8 +99,14 @@ class ServingApp:
         self.request_log = request_log
         self.metrics = metrics
         self.error_log = error_log or logging.getLogger("taxi_serving.errors")
-        self.batcher = Batcher(settings.batch_max_rows, settings.batch_timeout_ms / 1000, metrics.batch_rows.observe)
         self.in_flight = 0
+        self.batcher = Batcher(
+            settings.batch_max_rows,
+            settings.batch_timeout_ms / 1000,
+            metrics.batch_rows.observe,
+            in_flight=lambda: self.in_flight,
+        )
+        metrics.in_flight.set_function(lambda: self.in_flight)  # read when /metrics is rendered: free per request
 
     def asgi(self) -> Starlette:
         """The ASGI app uvicorn runs."""
@@ -342,21 +348,26 @@ class ServingApp:
         skew, since explanations are asked for by people, not by the traffic the model serves."""
         from runners.serving.explain import explain
 
-        if model.baseline is None:
+        loop = asyncio.get_running_loop()
+        # Read from ML Metadata on the version's first :explain, off the event loop.
+        baseline, problem = await loop.run_in_executor(None, model.explain_baseline)
+        if baseline is None:
+            # TF Serving answers a method the version does not have (FAILED_PRECONDITION, e.g. :classify
+            # without a classification signature) with 400; retrying will not make a baseline appear,
+            # so 503 "unavailable" would send clients into a retry loop.
             return error(
-                503,
-                f"version {model.version} cannot be explained: {model.baseline_problem}; :predict still serves it, "
+                400,
+                f"version {model.version} cannot be explained: {problem}; :predict still serves it, "
                 "and a version the pipeline trains and pushes can be explained",
             )
         instances = parse_explain(body, model.features, EXPLAIN_MAX_INSTANCES)
-        baseline = model.baseline
-        found = await asyncio.get_running_loop().run_in_executor(None, explain, model.handle, instances, baseline)
+        found = await loop.run_in_executor(None, explain, model.handle, instances, baseline)
         self.metrics.explanations.labels(version=str(model.version)).inc(len(found))
         return json_response(
             200,
             {
                 "model_version": str(model.version),
-                "baseline": model.baseline,
+                "baseline": baseline,
                 "explanations": [e.to_dict() for e in found],
             },
         )

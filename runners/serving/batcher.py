@@ -1,7 +1,10 @@
 """Joins concurrent predict requests into one model call, as TF Serving's batching does.
 
 Requests for the same version and signature that arrive within `timeout` of the first (or while the
-model threads are busy) go into one call of at most `max_rows` rows; the call runs on a small thread
+model threads are busy) go into one call of at most `max_rows` rows. A request that finds no other
+request in flight (`in_flight` counts the server's) and none queued is called at once: with nobody to
+wait for, the timeout would only add to its latency (TF Serving's answer to low load is a small
+timeout; this is the same, taken to zero when there is nothing to join). The call runs on a small thread
 pool, so the event loop keeps reading and parsing requests while TensorFlow computes (TensorFlow
 releases the GIL), and both cores work. A request larger than `max_rows` is called on its own.
 """
@@ -27,12 +30,27 @@ class _Pending:
 
 
 class Batcher:
-    """Batches calls of `run(batch) -> one result per row` that share a key."""
+    """Batches calls of `run(batch) -> one result per row` that share a key.
 
-    def __init__(self, max_rows: int, timeout_seconds: float, observe: Callable[[int], None] | None = None) -> None:
+    Args:
+        max_rows: rows in one call at most.
+        timeout_seconds: how long the first request of a batch waits for others to join.
+        observe: called with each call's row count (the batch-size histogram).
+        in_flight: requests the server is answering, the submitting one included; when it says 1 and
+            nothing is queued, the request is called without waiting (None: always wait).
+    """
+
+    def __init__(
+        self,
+        max_rows: int,
+        timeout_seconds: float,
+        observe: Callable[[int], None] | None = None,
+        in_flight: Callable[[], int] | None = None,
+    ) -> None:
         self.max_rows = max_rows
         self.timeout = timeout_seconds
         self.observe = observe
+        self.in_flight = in_flight
         self._pending: dict[Any, _Pending] = {}
         self._runners: dict[Any, Callable[[list[Any]], list[list[float]]]] = {}
         self._executor = ThreadPoolExecutor(MODEL_THREADS, thread_name_prefix="model")
@@ -52,7 +70,8 @@ class Batcher:
         self._runners[key] = run
         pending.items.append((rows, future))
         pending.rows += len(rows)
-        if pending.rows >= self.max_rows or self.timeout == 0:
+        alone = len(pending.items) == 1 and self.in_flight is not None and self.in_flight() <= 1
+        if pending.rows >= self.max_rows or self.timeout == 0 or alone:
             self._flush(key)
         elif pending.timer is None:
             pending.timer = loop.call_later(self.timeout, self._flush, key)

@@ -38,6 +38,9 @@ class ServingMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.in_flight = Gauge(
+            "taxi_serving_requests_in_flight", "HTTP requests being answered now (read, not yet answered).", registry=r
+        )
         self.predictions = Counter(
             "taxi_serving_predictions", "Instances predicted, by model version.", ["version"], registry=r
         )

@@ -66,9 +66,22 @@ class LoadedModel:
     # The loaded SavedModel: the concrete functions above do not keep its variables alive on their own.
     handle: Any = None
     # The typical row :explain ablates towards (recorded with the model's feature importance), or None
-    # and why there is none.
+    # and why there is none; read by `find_baseline` on the first :explain, not at load, so a new
+    # version serves predictions without waiting for ML Metadata. A row found is kept; a missing one
+    # is looked for again on the next :explain (ML Metadata records a push after its folder appears).
     baseline: dict[str, Any] | None = None
     baseline_problem: str = ""
+    find_baseline: Callable[[], tuple[dict[str, Any] | None, str]] | None = None
+    _baseline_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+    # Seconds each step of loading took (schema, SavedModel, warm-up), said in the console.
+    load_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def explain_baseline(self) -> tuple[dict[str, Any] | None, str]:
+        """The baseline row, or None and why there is none; read until found, then kept."""
+        with self._baseline_lock:
+            if self.baseline is None and self.find_baseline is not None:
+                self.baseline, self.baseline_problem = self.find_baseline()
+            return self.baseline, self.baseline_problem
 
     def run(self, signature: Signature, batch: list[Any]) -> list[list[float]]:
         """Calls a signature on checked rows (RAW) or serialized tf.Examples (EXAMPLES) in one model call.
@@ -188,15 +201,24 @@ def _predict_signatures(loaded: Any, feature_names: set[str]) -> dict[str, Signa
 
 
 def load_version(config: PipelineConfig, version: int) -> LoadedModel:
-    """Loads one version of the serving dir, checks its signatures against its schema, and warms it up."""
+    """Loads one version of the serving dir, checks its signatures against its schema, and warms it up.
+
+    Most of the time goes to TensorFlow: tf.saved_model.load rebuilds every function of the SavedModel
+    in Python (about 80% of the load, profiled), and the first call optimises the signature's graph.
+    The baseline row for :explain is left to the first :explain (LoadedModel.explain_baseline).
+    """
     import tensorflow as tf
 
     from runners.serving.requests import serving_features
 
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
     path = Path(config.serving_dir) / str(version)
     schema, source = schema_of_version(config, version)
     features = serving_features(schema)
+    seconds["schema"] = time.perf_counter() - started
     loaded = tf.saved_model.load(str(path))
+    seconds["SavedModel"] = time.perf_counter() - started - sum(seconds.values())
     names = {f.name for f in features}
     signatures = _predict_signatures(loaded, names)
     if ids.SERVING_DEFAULT not in signatures:
@@ -208,10 +230,14 @@ def load_version(config: PipelineConfig, version: int) -> LoadedModel:
     # A version exported before serving_default took raw values (its serving_default takes tf.Examples,
     # serving_raw the values) still loads and answers as TF Serving would answer it.
     taken = set().union(*(s.dtypes for s in raw)) if raw else names
-    baseline, baseline_problem = baseline_of_version(config, version)
-    lacking = sorted(taken - set(baseline)) if baseline is not None else []
-    if lacking:
-        baseline, baseline_problem = None, f"its recorded baseline row lacks {', '.join(lacking)}"
+
+    def find_baseline() -> tuple[dict[str, Any] | None, str]:
+        baseline, problem = baseline_of_version(config, version)
+        lacking = sorted(taken - set(baseline)) if baseline is not None else []
+        if lacking:
+            return None, f"its recorded baseline row lacks {', '.join(lacking)}"
+        return baseline, problem
+
     model = LoadedModel(
         version=version,
         path=path,
@@ -221,13 +247,15 @@ def load_version(config: PipelineConfig, version: int) -> LoadedModel:
         loaded_at=time.time(),
         signature_defs=_signature_defs(path),
         handle=loaded,
-        baseline=baseline,
-        baseline_problem=baseline_problem,
+        find_baseline=find_baseline,
+        load_seconds=seconds,
     )
-    # One call before serving traces nothing new but initialises the vocabulary tables, so the first
-    # client request is not the slow one.
+    # One call of one row before serving initialises the vocabulary tables and lets TensorFlow
+    # optimise the signature's graph, so the first client request is not the slow one.
+    warm = time.perf_counter()
     if raw:
         model.run(raw[0], [{f.name: None for f in model.features}])
+    seconds["warm-up"] = time.perf_counter() - warm
     return model
 
 
@@ -316,9 +344,11 @@ class ModelManager:
             return None
         self.failures.pop(version, None)
         self.metrics.model_loads.labels(result="ok").inc()
-        self.say(f"loaded version {model.version} from {model.path}; requests checked with {model.schema_source}")
-        if model.baseline_problem:
-            self.say(f"version {model.version} answers :explain with 503: {model.baseline_problem}")
+        steps = ", ".join(f"{name} {value:.1f}s" for name, value in model.load_seconds.items())
+        self.say(
+            f"loaded version {model.version} from {model.path}{f' ({steps})' if steps else ''}; "
+            f"requests checked with {model.schema_source}"
+        )
         return model
 
     def poll(self) -> None:

@@ -34,7 +34,8 @@ class ServeSettings:
         max_rows: instances in one request at most (413 beyond).
         batch_max_rows: concurrent requests are joined into one model call of at most this many rows.
         batch_timeout_ms: how long the first request of a batch waits for others (TF Serving's
-            batch_timeout_micros); 0 joins only what is already waiting.
+            batch_timeout_micros) while other requests are in flight; a request alone on the server
+            is called at once; 0 joins only what is already waiting.
         strict_domains: refuse values outside the served schema's domains with 400 (else count and log them).
         grpc_port: TF Serving's gRPC API on this port (0: any free port, -1: off).
         policy, versions, latest: which versions are loaded: the `latest` highest ones, the listed

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import base64
 import csv
-import http.client
 import json
-import re
+import os
 import shutil
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +23,11 @@ import numpy as np
 import pytest
 
 from pipeline import serving_dir as sd
-from tests.e2e.conftest import ROOT, SMALL_DATA, HealthyHome, run_cli
+from tests.e2e.conftest import SMALL_DATA, HealthyHome, run_cli
+from tests.serving import MODEL, Served, start_serve, swap_in
 
 pytestmark = pytest.mark.e2e
 
-MODEL = "taxi_big_tipper"
 MAX_REQUEST_BYTES = 100_000
 STRING_FEATURES = {"payment_type", "company"}
 INT_FEATURES = {
@@ -48,55 +44,10 @@ LEFT_OUT = {"tips", "trip_start_timestamp"}  # not in the schema's SERVING envir
 
 
 @dataclass
-class Server:
-    """A running `taxi-pipeline serve` and the home it serves."""
+class Server(Served):
+    """A running `taxi-pipeline serve` over a copy of the healthy home, and the version the run pushed."""
 
-    home: Path
-    port: int
-    grpc_port: int
-    pushed: int
-    process: subprocess.Popen[str]
-    output: list[str] = field(default_factory=list)
-
-    @property
-    def serving_dir(self) -> Path:
-        return self.home / "serving" / MODEL
-
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """Sends one request; returns the status and the parsed JSON (or the text of /metrics)."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-        connection.request(method, path, data, {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        text = response.read().decode()
-        connection.close()
-        return response.status, (text if path == "/metrics" and response.status == 200 else json.loads(text))
-
-    def predict(self, body: Any) -> tuple[int, Any]:
-        return self.request("POST", f"/v1/models/{MODEL}:predict", body)
-
-    def explain(self, body: Any) -> tuple[int, Any]:
-        return self.request("POST", f"/v1/models/{MODEL}:explain", body)
-
-    def versions(self) -> list[int]:
-        """The loaded versions, highest first."""
-        status, document = self.request("GET", f"/v1/models/{MODEL}")
-        assert status == 200, document
-        assert all(entry["state"] == "AVAILABLE" for entry in document["model_version_status"])
-        return [int(entry["version"]) for entry in document["model_version_status"]]
-
-    def version(self) -> int:
-        """The version a request naming none gets: the highest loaded."""
-        return self.versions()[0]
-
-    def metric(self, name: str, **labels: str) -> float:
-        """One sample of /metrics (0 when the series does not exist yet)."""
-        _, text = self.request("GET", "/metrics")
-        wanted = "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}" if labels else ""
-        for line in text.splitlines():
-            if line.startswith(f"{name}{wanted} "):
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
+    pushed: int = 0
 
 
 def _typed(name: str, text: str) -> Any:
@@ -119,38 +70,26 @@ def server(healthy_home: HealthyHome, tmp_path_factory: pytest.TempPathFactory) 
     serving = home / "serving" / MODEL
     pushed = sd.versions(serving)[-1]
     sd.publish(serving, serving / str(pushed), pushed + 1)  # a second version, as a new push would add
-    command = [sys.executable, "-m", "runners", "serve", "--home", str(home), "--port", "0", "--grpc-port", "0"]
-    command += ["--log-sampling", "1.0", "--max-request-bytes", str(MAX_REQUEST_BYTES)]
-    command += ["--latest", "2", "--labels", f"stable={pushed},canary={pushed + 1}"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output: list[str] = []
-    port: list[int] = []
-    listening = threading.Event()
-
-    def read_output() -> None:  # also keeps the pipe drained for the server's whole life
-        for line in process.stdout or []:
-            output.append(line)
-            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)/\S+, gRPC on port (\d+)", line)
-            if found:
-                port.extend([int(found.group(1)), int(found.group(2))])
-                listening.set()
-        listening.set()
-
-    threading.Thread(target=read_output, daemon=True).start()
+    served = start_serve(
+        home,
+        "--grpc-port",
+        "0",
+        "--log-sampling",
+        "1.0",
+        "--max-request-bytes",
+        str(MAX_REQUEST_BYTES),
+        "--latest",
+        "2",
+        "--labels",
+        f"stable={pushed},canary={pushed + 1}",
+    )
+    server = Server(**vars(served), pushed=pushed)
     try:
-        listening.wait(timeout=300)
-        if not port:
-            pytest.fail("the server did not start:\n" + "".join(output))
-        yield Server(home, port[0], port[1], pushed, process, output)
+        yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        code = server.stop()
     # SIGTERM is a graceful stop: the server finishes what it answers, says so and exits 0.
-    assert process.returncode == 0 and any("stopped" in line for line in output), "".join(output[-20:])
+    assert code == 0 and "stopped" in server.printed(), "".join(server.output[-20:])
 
 
 def test_status_reports_both_loaded_versions_and_labels_route_to_them(server: Server) -> None:
@@ -374,41 +313,29 @@ def test_skew_reports_the_shifted_features_of_logged_requests(server: Server) ->
 def test_a_newly_published_version_is_served_without_restart_or_a_failed_request(server: Server) -> None:
     """Last in the module: its load fills the request log that the skew test reads.
 
-    Publishes the pushed model again as version N+1 with serving_dir.publish: a copy into a hidden
-    staging folder, then one atomic rename, the mechanism `rollback` uses and the Pusher's equivalent
-    (the healthy home holds one push, so `rollback` has nothing to roll back to)."""
+    Renames a copy of the serving version in as version N+1, the atomic step a push or `rollback` ends
+    with (serving_dir.publish; the healthy home holds one push, so `rollback` has nothing to roll back
+    to), while two clients keep predicting; prints the time from the rename to the new version's
+    first answer and where the server's load of it went."""
     current = server.version()
     instances = _instances(SMALL_DATA / "span-2" / "data.csv", limit=2)
-    failures: list[Any] = []
-    stop = threading.Event()
-
-    def hammer() -> None:
-        while not stop.is_set():
-            status, document = server.predict({"instances": instances})
-            if status != 200:
-                failures.append(document)
-
-    clients = [threading.Thread(target=hammer) for _ in range(2)]
-    for client in clients:
-        client.start()
-    started = time.monotonic()
-    sd.publish(server.serving_dir, server.serving_dir / str(current), current + 1)
-    deadline = time.monotonic() + 180
-    while server.version() != current + 1:
-        assert time.monotonic() < deadline, "version not picked up:\n" + "".join(server.output)
-        time.sleep(0.1)
-    print(f"version {current + 1} served {time.monotonic() - started:.1f}s after it was published")
-    stop.set()
-    for client in clients:
-        client.join()
-    assert failures == []
+    swap = swap_in(server, server.serving_dir, current, current + 1, {"instances": instances})
+    loaded = [line.strip() for line in server.output if f"loaded version {current + 1}" in line]
+    print(
+        f"version {current + 1} answered {swap.seconds:.1f}s after its folder was renamed in "
+        f"(load average {os.getloadavg()[0]:.1f}); {swap.answered} requests meanwhile, "
+        f"{len(swap.failures)} failed; server: {loaded}"
+    )
+    assert swap.failures == [] and swap.answered > 0
+    assert server.version() == current + 1 and loaded
     before = server.metric("taxi_serving_predictions_total", version=str(current + 1))
     status, document = server.predict({"instances": instances})
     assert status == 200 and len(document["predictions"]) == 2
     assert server.metric("taxi_serving_model_version", model=MODEL) == current + 1
-    # ML Metadata does not know the republished version, so there is no baseline row to explain against.
+    # ML Metadata does not know the republished version, so there is no baseline row to explain against:
+    # 400 as TF Serving answers a method a version lacks, not a 503 that a retry would not fix.
     status, document = server.explain({"instances": instances})
-    assert status == 503 and f"ML Metadata does not record version {current + 1}" in document["error"]
+    assert status == 400 and f"ML Metadata does not record version {current + 1}" in document["error"]
     assert server.metric("taxi_serving_predictions_total", version=str(current + 1)) == before + 2
     # latest 2: the stable label's version is unloaded now, so its label answers 404 (never another version).
     assert server.versions() == [current + 1, current]

@@ -298,14 +298,15 @@ def test_explain_refuses_a_bad_instance_naming_the_feature(tmp_path: Path, two_f
     assert 'taxi_serving_explanations_total{version="7"}' not in _render(app.metrics)
 
 
-def test_explain_without_a_baseline_row_answers_503_saying_why(tmp_path: Path) -> None:
+def test_explain_without_a_baseline_row_answers_400_saying_why(tmp_path: Path) -> None:
     app = _app(
         tmp_path, _explainable(None, None, "ML Metadata does not record version 7 (a folder copied in by hand?)")
     )
 
     status, document = _post(app, EXPLAIN, {"instances": [{"fare": 1.0}]})
 
-    assert status == 503
+    # TF Serving's status for a method the version lacks (FAILED_PRECONDITION -> 400), not a retryable 503.
+    assert status == 400
     assert document["error"].startswith(
         "version 7 cannot be explained: ML Metadata does not record version 7 (a folder copied in by hand?); "
         ":predict still serves it"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.serving_fixtures import MODEL, ROW, Running, start_tiny_server
+from tests.serving import MODEL, ROW, Running, start_tiny_server, swap_in
 
 BASE = f"/v1/models/{MODEL}"
 BODY_TIMEOUT = 1.0
@@ -441,39 +441,12 @@ def test_a_burst_of_300_simultaneous_connections_all_get_answers(server: Running
 
 
 def test_a_new_version_is_served_without_a_failed_request_and_the_oldest_unloaded(server: Running) -> None:
-    import shutil
-
-    failures: list[Any] = []
-    answered = [0]
-    stop = threading.Event()
-
-    def hammer() -> None:
-        while not stop.is_set():
-            status, document = server.predict({"instances": [ROW]})
-            answered[0] += 1
-            if status != 200:
-                failures.append(document)
-
-    threads = [threading.Thread(target=hammer) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    staging = server.serving_dir / ".tmp-3"
-    shutil.copytree(server.serving_dir / "2", staging)
-    started = time.monotonic()
-    staging.rename(server.serving_dir / "3")
-    while time.monotonic() - started < 60:
-        versions = [e["version"] for e in server.request("GET", BASE)[1]["model_version_status"]]
-        if versions == ["3", "2"]:
-            break
-        time.sleep(0.05)
-    seconds = time.monotonic() - started
-    time.sleep(0.5)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    print(f"version 3 served {seconds:.1f}s after its folder appeared; {answered[0]} requests meanwhile")
-    assert versions == ["3", "2"] and failures == []
+    swap = swap_in(server, server.serving_dir, 2, 3, {"instances": [ROW]}, clients=4)
+    print(f"version 3 answered {swap.seconds:.2f}s after its folder was renamed in; {swap.answered} requests meanwhile")
+    assert swap.failures == [] and swap.answered > 0
+    assert server.versions() == [3, 2]
     assert server.metric("taxi_serving_models_loaded") == 2
+    assert "loaded version 3 from" in server.console.getvalue()
     # Labels keep naming their version: stable (1) is unloaded now, so it answers 404, not another version.
     status, document = server.predict({"instances": [ROW]}, f"{BASE}/labels/stable")
     assert status == 404 and "label stable" in document["error"]

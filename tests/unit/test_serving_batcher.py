@@ -1,0 +1,67 @@
+"""The batcher: a request alone on the server is called at once, concurrent ones are joined into one call."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from runners.serving.batcher import Batcher
+
+HOUR = 3600.0
+
+
+def _doubling(calls: list[list[Any]]) -> Any:
+    def run(batch: list[Any]) -> list[list[float]]:
+        calls.append(list(batch))
+        return [[2.0 * row] for row in batch]
+
+    return run
+
+
+def test_a_request_alone_is_called_at_once_not_after_the_batch_timeout() -> None:
+    calls: list[list[Any]] = []
+    batcher = Batcher(max_rows=256, timeout_seconds=HOUR, in_flight=lambda: 1)
+
+    async def one() -> list[list[float]]:
+        # Waiting out the hour-long timeout would fail this long before the hour is up.
+        return await asyncio.wait_for(batcher.submit("v1", _doubling(calls), [1.5]), 60)
+
+    try:
+        assert asyncio.run(one()) == [[3.0]]
+    finally:
+        batcher.close()
+    assert calls == [[1.5]]
+
+
+def test_requests_in_flight_together_are_joined_into_one_call() -> None:
+    calls: list[list[Any]] = []
+    sizes: list[int] = []
+    batcher = Batcher(max_rows=256, timeout_seconds=0.2, observe=sizes.append, in_flight=lambda: 3)
+
+    async def three() -> list[list[list[float]]]:
+        run = _doubling(calls)
+        return list(await asyncio.gather(*(batcher.submit("v1", run, [float(i)]) for i in range(3))))
+
+    try:
+        assert asyncio.run(three()) == [[[0.0]], [[2.0]], [[4.0]]]
+    finally:
+        batcher.close()
+    assert calls == [[0.0, 1.0, 2.0]] and sizes == [3]
+
+
+def test_a_request_with_others_in_flight_waits_for_the_timeout_then_runs_alone() -> None:
+    # The other request in flight (e.g. a status GET) never joins: the first runs when its timeout ends.
+    calls: list[list[Any]] = []
+    batcher = Batcher(max_rows=256, timeout_seconds=0.05, in_flight=lambda: 2)
+
+    async def one() -> tuple[bool, list[list[float]]]:
+        task = asyncio.ensure_future(batcher.submit("v1", _doubling(calls), [1.0]))
+        await asyncio.sleep(0)
+        held = not task.done() and calls == []
+        return held, await asyncio.wait_for(task, 60)
+
+    try:
+        held, result = asyncio.run(one())
+    finally:
+        batcher.close()
+    assert held and result == [[2.0]] and calls == [[1.0]]
