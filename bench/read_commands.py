@@ -27,18 +27,24 @@ from common import fmt_table, machine
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "data" / "taxi-small"
 RUN_FLAGS = ("--train-steps", "30", "--min-accuracy", "0.5")
-# Every command that only reads the home, with the arguments it needs; `report` and `model-card` also
-# write their file (that is their job), their --json forms write nothing.
+# Every read command the issue names, text and --json, with the arguments it needs; `report` and
+# `model-card` also write their file (that is their job), `compare` writes its page only with --html;
+# the --json forms write nothing.
 COMMANDS: dict[str, tuple[str, ...]] = {
     "runs": ("runs",),
     "runs --json": ("runs", "--json"),
     "models": ("models",),
+    "models --json": ("models", "--json"),
     "lineage": ("lineage",),
+    "lineage --json": ("lineage", "--json"),
     "kpis": ("kpis",),
+    "kpis --json": ("kpis", "--json"),
     "report": ("report",),
     "report --json": ("report", "--json"),
     "model-card": ("model-card",),
     "model-card --json": ("model-card", "--json"),
+    "compare": ("compare",),
+    "compare --json": ("compare", "--json"),
 }
 
 
@@ -48,6 +54,9 @@ def cli(home: Path, *args: str, data_root: Path | None = None) -> float:
     if data_root is not None:
         command += ["--data-root", str(data_root), *RUN_FLAGS]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TAXI_PIPELINE_MAX_ACCURACY_DROP": "1.0"}
+    # An installed package has its bytecode compiled; a development shell that turns writing it off
+    # would time compiling every module of the project on every call instead.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     started = time.perf_counter()
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - started
@@ -74,6 +83,7 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="a home with runs (default: build one with three runs)")
     parser.add_argument("--repeat", type=int, default=3, help="timed calls per command (default 3)")
     parser.add_argument("--runs", type=int, default=3, choices=(1, 2, 3), help="runs in the built home (default 3)")
+    parser.add_argument("--only", nargs="+", choices=sorted(COMMANDS), metavar="NAME", help="time these commands only")
     args = parser.parse_args()
     print(f"# Read commands\n{machine()}\n", flush=True)
     base = None if args.home else Path(tempfile.mkdtemp(prefix="read-commands-"))
@@ -82,6 +92,8 @@ def main() -> None:
         print(f"home: {home}", flush=True)
         rows = []
         for name, command in COMMANDS.items():
+            if args.only and name not in args.only:
+                continue
             load = os.getloadavg()[0]
             times = [cli(home, *command) for _ in range(args.repeat)]
             rows.append([name, f"{statistics.median(times):.2f}", f"{max(times):.2f}", f"{load:.1f}"])
