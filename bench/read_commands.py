@@ -86,12 +86,13 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="a home with runs (default: build one with three runs)")
     parser.add_argument("--repeat", type=int, default=3, help="timed calls per command (default 3)")
     parser.add_argument("--runs", type=int, default=3, choices=(1, 2, 3), help="runs in the built home (default 3)")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="build the home in DIR (new) and keep it")
     parser.add_argument("--only", nargs="+", choices=sorted(COMMANDS), metavar="NAME", help="time these commands only")
     args = parser.parse_args()
     print(f"# Read commands\n{machine()}\n", flush=True)
-    base = None if args.home else Path(tempfile.mkdtemp(prefix="read-commands-"))
+    base = None if args.home or args.keep else Path(tempfile.mkdtemp(prefix="read-commands-"))
     try:
-        home = args.home.resolve() if args.home else build_home(base, args.runs)  # type: ignore[arg-type]
+        home = args.home.resolve() if args.home else build_home(args.keep or base, args.runs)  # type: ignore[arg-type]
         print(f"home: {home}", flush=True)
         rows = []
         for name, command in COMMANDS.items():
