@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 # Written into the Evaluator's evaluation folder when the comparison ran (TrustedComparison.to_dict).
 TRUSTED_FILE = "trusted.json"
@@ -51,6 +50,10 @@ def worse_p_value(baseline_wins: int, candidate_wins: int) -> float:
         baseline_wins: rows the baseline got right and the candidate wrong.
         candidate_wins: rows the candidate got right and the baseline wrong.
     """
+    # Here, not at the top: scipy.stats takes most of a second to import, and the read-only commands
+    # import this module for TRUSTED_FILE alone.
+    from scipy import stats
+
     disagreements = baseline_wins + candidate_wins
     if disagreements == 0:
         return 1.0

@@ -224,6 +224,25 @@ def _state_reader(config: PipelineConfig) -> Callable[[str], str]:
     return state_of
 
 
+def _previous_seconds(config: PipelineConfig) -> Callable[[str], float | None]:
+    """How long a node's last completed execution took, for the progress heartbeat (None if it never ran)."""
+
+    def previous(node_id: str) -> float | None:
+        if node_id in ids.RESOLVERS:
+            return None
+        store = md.connect(config.metadata_path)
+        done = [
+            e
+            for e in md.node_executions(store, config.pipeline_name, node_id)
+            if e.last_known_state == md.Execution.COMPLETE
+        ]
+        if not done:
+            return None
+        return (done[-1].last_update_time_since_epoch - done[-1].create_time_since_epoch) / 1000.0
+
+    return previous
+
+
 def _run_one(pipeline_obj: Any, config: PipelineConfig, out: TextIO) -> tuple[str, ProgressHandler]:
     """Runs one LocalDagRunner invocation and returns (its run id, the progress record)."""
     import logging
@@ -232,9 +251,10 @@ def _run_one(pipeline_obj: Any, config: PipelineConfig, out: TextIO) -> tuple[st
 
     store = md.connect(config.metadata_path, create=True)
     before = set(md.run_ids(store, config.pipeline_name))
-    handler = ProgressHandler(out, _state_reader(config))
+    handler = ProgressHandler(out, _state_reader(config), _previous_seconds(config))
     # LocalDagRunner's start/finish records come through absl's logger.
     logging.getLogger("absl").addHandler(handler)
+    handler.start_heartbeat()
     try:
         local_beam = runs_beam_locally(pipeline_obj.beam_pipeline_args)
         with no_tfx_package_staging() if local_beam else contextlib.nullcontext():
@@ -250,6 +270,7 @@ def _run_one(pipeline_obj: Any, config: PipelineConfig, out: TextIO) -> tuple[st
             raise no_space from err
         raise RunError(f"{failed} failed: {type(err).__name__}: {err}", EXIT_COMPONENT) from err
     finally:
+        handler.stop_heartbeat()
         logging.getLogger("absl").removeHandler(handler)
     new_runs = [r for r in md.run_ids(md.connect(config.metadata_path), config.pipeline_name) if r not in before]
     return (new_runs[-1] if new_runs else ""), handler

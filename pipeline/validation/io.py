@@ -1,6 +1,7 @@
 """Reading and writing the validation artifacts: statistics, anomalies, the schema, the drift report.
 
-Paths go through TFX's fileio, so the same code reads local folders and gs:// URIs.
+Remote URIs (gs://) go through TFX's fileio; local folders are read with the standard library, since
+fileio imports TensorFlow (seconds) and the read-only commands read local homes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ ANOMALIES_FILE = "SchemaDiff.pb"
 STATISTICS_FILE = "FeatureStats.pb"
 
 
+def _is_remote(path: str) -> bool:
+    return "://" in path
+
+
 def _read_bytes(path: str) -> bytes:
+    if not _is_remote(path):
+        with open(path, "rb") as handle:
+            return handle.read()
     from tfx.dsl.io import fileio
 
     with fileio.open(path, "rb") as handle:
@@ -26,11 +34,15 @@ def _read_bytes(path: str) -> bytes:
 
 
 def _split_dirs(uri: str) -> dict[str, str]:
-    from tfx.dsl.io import fileio
+    if _is_remote(uri):
+        from tfx.dsl.io import fileio
 
+        entries = [os.fsdecode(entry) for entry in fileio.listdir(uri)]
+    else:
+        entries = os.listdir(uri)
     found = {}
-    for entry in fileio.listdir(uri):
-        name = os.fsdecode(entry).rstrip("/")
+    for entry in entries:
+        name = entry.rstrip("/")
         if name.startswith("Split-"):
             found[name.removeprefix("Split-")] = f"{uri.rstrip('/')}/{name}"
     return found

@@ -31,7 +31,7 @@ def _cmd_compare(args: argparse.Namespace, config: PipelineConfig) -> int:
     store = md.open_store(config)
     run_a, run_b = compare.pick_runs(store, config.pipeline_name, args.run_a, args.run_b)
     print(f"comparing run {run_a} with run {run_b} ...", file=sys.stderr)
-    with quiet_libraries():  # reading the evaluations loads TensorFlow and TFMA
+    with quiet_libraries():  # in case an evaluation is one only TFMA itself reads (TensorFlow's chatter)
         result = compare.compare(store, config, run_a, run_b)
     if args.html:
         try:

@@ -27,10 +27,9 @@ def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argpa
 
 
 def _cmd_model_card(args: argparse.Namespace, config: PipelineConfig) -> int:
-    # The evaluation is read with TFMA, which loads TensorFlow first: seconds with nothing else to show.
+    # Usually a second; an evaluation the proto reader does not interpret is read by TFMA (TensorFlow, longer).
     print(
-        "taxi-pipeline: reading the version's lineage from ML Metadata and its TFMA evaluation "
-        "(TensorFlow loads first)...",
+        "taxi-pipeline: reading the version's lineage from ML Metadata and its TFMA evaluation...",
         file=sys.stderr,
         flush=True,
     )

@@ -45,9 +45,9 @@ def _cmd_report(args: argparse.Namespace, config: PipelineConfig) -> int:
             f"(newest runs: {shown}); `taxi-pipeline runs` lists them all",
             EXIT_USAGE,
         )
-    # The evaluation is read with TFMA, which loads TensorFlow first: seconds with nothing else to show.
+    # Usually a second; an evaluation the proto reader does not interpret is read by TFMA (TensorFlow, longer).
     print(
-        f"taxi-pipeline: reading run {run_id} from ML Metadata and its TFMA evaluation (TensorFlow loads first)...",
+        f"taxi-pipeline: reading run {run_id} from ML Metadata and its TFMA evaluation...",
         file=sys.stderr,
         flush=True,
     )

@@ -2,7 +2,8 @@
 under <home>/logs, and the libraries' notices kept off the console, each for the block that needs it.
 
 TFX's LocalDagRunner announces each node through absl logging; a handler turns those records into
-progress lines and asks ML Metadata whether the node executed or was served from the cache.
+progress lines and asks ML Metadata whether the node executed or was served from the cache, and says
+every 20 s that a long step is still running.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,26 +38,62 @@ class NodeTiming:
     state: str = "running"
 
 
-class ProgressHandler(logging.Handler):
-    """Turns LocalDagRunner's start/finish records into console lines."""
+# A step quiet for this long gets a line saying it is still running, then one per HEARTBEAT_EVERY:
+# enough to tell a slow step from a stuck one, few enough for a log file or CI output.
+HEARTBEAT_AFTER = 10.0
+HEARTBEAT_EVERY = 20.0
 
-    def __init__(self, out: TextIO, state_of: Callable[[str], str]) -> None:
+
+class ProgressHandler(logging.Handler):
+    """Turns LocalDagRunner's start/finish records into console lines, with a heartbeat inside long steps.
+
+    The heartbeat says how long the step has run and how long its last execution took (from ML
+    Metadata): Keras trains silently (verbose=0) and Beam's DirectRunner logs no stage progress, so
+    the elapsed time against the previous duration is what can be read cheaply.
+    """
+
+    def __init__(
+        self,
+        out: TextIO,
+        state_of: Callable[[str], str],
+        previous_seconds: Callable[[str], float | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(level=logging.INFO)
         self.out = out
         self.state_of = state_of
+        self.previous_seconds = previous_seconds
+        self.clock = clock
         self.nodes: dict[str, NodeTiming] = {}
         self.current: str | None = None
+        self._next_beat = 0.0
+        self._previous: float | None = None
+        self._write_lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _write(self, line: str) -> None:
+        with self._write_lock:
+            self.out.write(line)
+            self.out.flush()
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.msg not in (_RUNNING, _FINISHED) or not record.args:
             return
         args = record.args if isinstance(record.args, tuple) else (record.args,)
         node_id = str(args[0])
-        now = time.monotonic()
+        now = self.clock()
         if record.msg == _RUNNING:
             self.nodes[node_id] = NodeTiming(node_id, now)
             self.current = node_id
-            self.out.write(f"  ▶ {node_id} ...\n")
+            self._next_beat = now + HEARTBEAT_AFTER
+            self._previous = None
+            if self.previous_seconds is not None:
+                try:
+                    self._previous = self.previous_seconds(node_id)
+                except Exception:  # the progress line must never break a run
+                    self._previous = None
+            self._write(f"  ▶ {node_id} ...\n")
         else:
             timing = self.nodes.setdefault(node_id, NodeTiming(node_id, now))
             timing.seconds = now - timing.started
@@ -64,8 +102,42 @@ class ProgressHandler(logging.Handler):
             except Exception:  # the progress line must never break a run
                 timing.state = "finished"
             self.current = None
-            self.out.write(f"  ✔ {node_id:<30} {timing.state:<9} {timing.seconds:6.1f}s\n")
-        self.out.flush()
+            self._write(f"  ✔ {node_id:<30} {timing.state:<9} {timing.seconds:6.1f}s\n")
+
+    def heartbeat(self) -> str | None:
+        """Writes and returns the still-running line of the current step when one is due, else None."""
+        with self._write_lock:  # not between a step's finish and its ✔ line
+            node_id = self.current
+            timing = self.nodes.get(node_id) if node_id else None
+            now = self.clock()
+            if timing is None or timing.seconds is not None or now < self._next_beat:
+                return None
+            self._next_beat = now + HEARTBEAT_EVERY
+            took = f", {self._previous:.0f}s last time" if self._previous else ""
+            line = f"  … {node_id} still running, {now - timing.started:.0f}s so far{took}\n"
+            self._write(line)
+            return line
+
+    def start_heartbeat(self, every: float = 1.0) -> None:
+        """Checks once per `every` seconds, on a daemon thread, whether a heartbeat line is due."""
+
+        def beat() -> None:
+            while not self._stop.wait(every):
+                try:
+                    self.heartbeat()
+                except Exception:  # a closed console, say: the run goes on without heartbeats
+                    return
+
+        self._stop.clear()
+        self._thread = threading.Thread(target=beat, name="progress-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop_heartbeat(self) -> None:
+        """Stops the heartbeat thread (a no-op when none runs)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
 
 
 @contextmanager

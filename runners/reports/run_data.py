@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -190,10 +191,22 @@ def gather(store: metadata_store.MetadataStore, config: PipelineConfig, run_id: 
     )
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(kind))
+
+
 def _jsonable(value: Any) -> Any:
-    """Plain JSON values of the report's dataclasses, lists and dicts (tuple keys joined, floats kept)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: _jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    """Plain JSON values of the report's dataclasses, lists and dicts (tuple keys joined, floats kept).
+
+    Plain values are tested first and field names cached per class: TFMA's curves make this tens of
+    thousands of small records, which dominated `report --json`.
+    """
+    if isinstance(value, _PLAIN):
+        return value
     if isinstance(value, dict):
         return {
             k if isinstance(k, str) else "/".join(map(str, k)) if isinstance(k, tuple) else str(k): _jsonable(v)
@@ -201,8 +214,8 @@ def _jsonable(value: Any) -> Any:
         }
     if isinstance(value, list | tuple | set):
         return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {name: _jsonable(getattr(value, name)) for name in _field_names(type(value))}
     return str(value)
 
 

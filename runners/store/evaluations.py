@@ -1,12 +1,16 @@
 """TFMA evaluations read into plain records: metrics per slice for the candidate and the baseline,
-the thresholds and TFMA's decision on each; `latest_evaluation` finds the newest through ML Metadata."""
+the thresholds and TFMA's decision on each; `latest_evaluation` finds the newest through ML Metadata.
+
+The files are read as protos (store.tfma_files, no TensorFlow import); TFMA's own readers take over
+for anything that reader does not interpret.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from ml_metadata.metadata_store import metadata_store
 
@@ -17,9 +21,9 @@ from runners.store import metadata as md
 from runners.store import tfma_files
 from runners.store.artifacts import read_json_object
 
+_T = TypeVar("_T")
+
 CANDIDATE = "candidate"
-
-
 BASELINE = "baseline"
 _TRUSTED_FIELDS = ("spans", "rows", "change", "max_drop", "passed")
 
@@ -176,28 +180,122 @@ def _baseline_names(eval_config: Any) -> set[str]:
     return {spec.name for spec in eval_config.model_specs if spec.is_baseline}
 
 
-def _load_eval_config(uri: str) -> Any:
+@dataclasses.dataclass(frozen=True)
+class _Reader:
+    """How an evaluation's files are read: as protos (tfma_files, no TensorFlow) or by TFMA itself."""
+
+    eval_config: Callable[[str], Any]
+    parse_config: Callable[[str], Any]
+    metrics: Callable[[str], Iterable[Any]]
+    slice_key: Callable[[Any], tuple[tuple[str, Any], ...]]
+    validation: Callable[[str], Any]
+    # (eval config, baseline model names) -> (metric, is a change threshold, SlicingSpec or None, bound)
+    thresholds: Callable[[Any, set[str]], list[tuple[str, bool, Any, Any]]]
+    slice_applies: Callable[[Any, tuple[tuple[str, Any], ...]], bool]
+    # Whether metric names of thresholds are inferred, so must be found among the computed ones.
+    names_inferred: bool
+
+
+_FILES = _Reader(
+    eval_config=tfma_files.load_eval_config,
+    parse_config=tfma_files.parse_eval_config,
+    metrics=tfma_files.load_metrics,
+    slice_key=tfma_files.slice_key,
+    validation=tfma_files.load_validation_result,
+    thresholds=tfma_files.metric_thresholds,
+    slice_applies=tfma_files.slice_spec_applies,
+    names_inferred=True,
+)
+
+
+def _tfma_eval_config(uri: str) -> Any:
     import tensorflow_model_analysis as tfma
     from tensorflow_model_analysis.writers import eval_config_writer
 
     return eval_config_writer.load_eval_run(uri)[0] or tfma.EvalConfig()
 
 
-def _read_slices(uri: str, baseline_names: set[str]) -> dict[tuple[Any, ...], SliceMetrics]:
-    """The one parse of an Evaluator's metrics (tfma.load_metrics): slice key -> candidate, baseline, diff.
+def _tfma_parse_config(text: str) -> Any:
+    import tensorflow_model_analysis as tfma
+    from google.protobuf import json_format
+
+    return json_format.Parse(text, tfma.EvalConfig())
+
+
+def _tfma_metrics(uri: str) -> Iterable[Any]:
+    import tensorflow_model_analysis as tfma
+
+    return tfma.load_metrics(uri)
+
+
+def _tfma_slice_key(proto: Any) -> tuple[tuple[str, Any], ...]:
+    from tensorflow_model_analysis.slicer import slicer_lib
+
+    return tuple(slicer_lib.deserialize_slice_key(proto))
+
+
+def _tfma_validation(uri: str) -> Any:
+    import tensorflow_model_analysis as tfma
+
+    return tfma.load_validation_result(uri)
+
+
+def _tfma_thresholds(config: Any, baseline_names: set[str]) -> list[tuple[str, bool, Any, Any]]:
+    import tensorflow_model_analysis as tfma
+
+    thresholds = tfma.metrics.metric_thresholds_from_metrics_specs(config.metrics_specs, eval_config=config)
+    return [
+        (key.name, key.is_diff, slice_spec, threshold)
+        for key, specs_and_thresholds in thresholds.items()
+        if key.model_name not in baseline_names
+        for slice_spec, threshold in specs_and_thresholds
+    ]
+
+
+def _tfma_slice_applies(slice_spec: Any, key: tuple[tuple[str, Any], ...]) -> bool:
+    from tensorflow_model_analysis.slicer import slicer_lib
+
+    return bool(slicer_lib.SingleSliceSpec(spec=slice_spec).is_slice_applicable(key))
+
+
+# TFMA's own readers: for what the proto reader does not interpret (it raises), and the reference in tests.
+_TFMA = _Reader(
+    eval_config=_tfma_eval_config,
+    parse_config=_tfma_parse_config,
+    metrics=_tfma_metrics,
+    slice_key=_tfma_slice_key,
+    validation=_tfma_validation,
+    thresholds=_tfma_thresholds,
+    slice_applies=_tfma_slice_applies,
+    names_inferred=False,
+)
+
+
+def _with_fallback(read: Callable[[_Reader], _T]) -> _T:
+    """Reads with the protos alone (milliseconds); anything unusual is read by TFMA (TensorFlow loads first)."""
+    try:
+        return read(_FILES)
+    except Exception:  # anything unusual: TFMA itself reads it, or raises why it cannot
+        with quiet_libraries():
+            return read(_TFMA)
+
+
+def _read_slices(
+    uri: str, baseline_names: set[str], reader: _Reader
+) -> tuple[dict[tuple[Any, ...], SliceMetrics], set[str]]:
+    """The one parse of an Evaluator's metrics: (slice key -> candidate, baseline, diff; every metric name).
 
     Plain metrics only: values under a sub key (top-k, class id) or a named output are left out, as the
     pipeline's eval config computes none, and so are undefined (NaN) and non-numeric values.
     """
-    import tensorflow_model_analysis as tfma
-    from tensorflow_model_analysis.slicer import slicer_lib
-
     by_slice: dict[tuple[Any, ...], SliceMetrics] = {}
-    for record in tfma.load_metrics(uri):
-        key = slicer_lib.deserialize_slice_key(record.slice_key)
+    names: set[str] = set()
+    for record in reader.metrics(uri):
+        key = reader.slice_key(record.slice_key)
         feature, value = _slice_parts(key)
         metrics = by_slice.setdefault(key, SliceMetrics(feature, value, key=tuple(key)))
         for item in record.metric_keys_and_values:
+            names.add(item.key.name)
             number = _double(item.value)
             if number is None or item.key.sub_key.ByteSize() or item.key.output_name:
                 continue
@@ -207,7 +305,7 @@ def _read_slices(uri: str, baseline_names: set[str]) -> dict[tuple[Any, ...], Sl
                 metrics.baseline[item.key.name] = number
             else:
                 metrics.candidate[item.key.name] = number
-    return by_slice
+    return by_slice, names
 
 
 def _ordered(by_slice: dict[tuple[Any, ...], SliceMetrics]) -> list[SliceMetrics]:
@@ -216,7 +314,7 @@ def _ordered(by_slice: dict[tuple[Any, ...], SliceMetrics]) -> list[SliceMetrics
 
 
 def read_model_evaluation(uri: str, configured: str | None = None) -> ModelEvaluation:
-    """Reads an Evaluator's output: metrics (tfma.load_metrics), eval config, validation result.
+    """Reads an Evaluator's output: metrics, eval config, validation result (as protos, without TensorFlow).
 
     Args:
         uri: the Evaluator's "evaluation" artifact URI.
@@ -229,64 +327,55 @@ def read_model_evaluation(uri: str, configured: str | None = None) -> ModelEvalu
         it as a failure, "not applied" when TFMA had nothing to compare (a change threshold without
         a baseline), else "passed".
     """
-    import tensorflow_model_analysis as tfma
-    from tensorflow_model_analysis.slicer import slicer_lib
+    return _with_fallback(lambda reader: _model_evaluation(uri, configured, reader))
 
-    eval_config = _load_eval_config(uri)
+
+def _model_evaluation(uri: str, configured: str | None, reader: _Reader) -> ModelEvaluation:
+    eval_config = reader.eval_config(uri)
     baseline_names = _baseline_names(eval_config)
-    by_slice = _read_slices(uri, baseline_names)
+    by_slice, computed = _read_slices(uri, baseline_names, reader)
     slices = _ordered(by_slice)
 
-    validation = tfma.load_validation_result(uri)
+    validation = reader.validation(uri)
     failed: set[tuple[tuple[Any, ...], str, bool]] = set()
     failed_values: dict[tuple[tuple[Any, ...], str, bool], float] = {}
     for per_slice in validation.metric_validations_per_slice:
-        key = slicer_lib.deserialize_slice_key(per_slice.slice_key)
+        key = reader.slice_key(per_slice.slice_key)
         for failure in per_slice.failures:
             marker = (key, failure.metric_key.name, failure.metric_key.is_diff)
             failed.add(marker)
             failed_values[marker] = failure.metric_value.double_value.value
 
     checks: list[ThresholdCheck] = []
-    threshold_config = eval_config
-    if configured:
-        from google.protobuf import json_format
-
-        threshold_config = json_format.Parse(configured, tfma.EvalConfig())
-    thresholds = tfma.metrics.metric_thresholds_from_metrics_specs(
-        threshold_config.metrics_specs, eval_config=threshold_config
-    )
-    for metric_key, specs_and_thresholds in thresholds.items():
-        if metric_key.model_name in baseline_names:
-            continue
-        for slice_spec, threshold in specs_and_thresholds:
-            spec = slicer_lib.SingleSliceSpec(spec=slice_spec) if slice_spec is not None else None
-            for key, metrics in by_slice.items():
-                if spec is None and key:
-                    continue
-                if spec is not None and not spec.is_slice_applicable(key):
-                    continue
-                name = metric_key.name
-                candidate = metrics.candidate.get(name)
-                baseline = metrics.baseline.get(name)
-                marker = (key, name, metric_key.is_diff)
-                if metric_key.is_diff:
-                    lower, upper = _change_bounds(threshold)
-                    compared = metrics.diff.get(name, failed_values.get(marker))
-                    kind = "change vs baseline"
-                else:
-                    lower, upper = _bounds(threshold)
-                    compared = candidate
-                    kind = "absolute"
-                if marker in failed:
-                    status = "failed threshold"
-                elif compared is None:
-                    status = "not applied"
-                else:
-                    status = "passed"
-                checks.append(
-                    ThresholdCheck(metrics.name, name, kind, lower, upper, candidate, baseline, compared, status)
-                )
+    threshold_config = reader.parse_config(configured) if configured else eval_config
+    thresholds = reader.thresholds(threshold_config, baseline_names)
+    if reader.names_inferred and {name for name, *_ in thresholds} - computed:
+        # A name inferred from a class name that the evaluation does not carry: TFMA knows better.
+        raise tfma_files.UnsupportedConfig("a threshold's metric name is not among the computed metrics")
+    for name, is_diff, slice_spec, threshold in thresholds:
+        for key, metrics in by_slice.items():
+            if slice_spec is None and key:
+                continue
+            if slice_spec is not None and not reader.slice_applies(slice_spec, key):
+                continue
+            candidate = metrics.candidate.get(name)
+            baseline = metrics.baseline.get(name)
+            marker = (key, name, is_diff)
+            if is_diff:
+                lower, upper = _change_bounds(threshold)
+                compared = metrics.diff.get(name, failed_values.get(marker))
+                kind = "change vs baseline"
+            else:
+                lower, upper = _bounds(threshold)
+                compared = candidate
+                kind = "absolute"
+            if marker in failed:
+                status = "failed threshold"
+            elif compared is None:
+                status = "not applied"
+            else:
+                status = "passed"
+            checks.append(ThresholdCheck(metrics.name, name, kind, lower, upper, candidate, baseline, compared, status))
     checks.sort(key=lambda c: (c.slice != "overall", c.slice, c.metric, c.kind))
     return ModelEvaluation(
         uri=uri,
@@ -299,12 +388,10 @@ def read_model_evaluation(uri: str, configured: str | None = None) -> ModelEvalu
 
 def _change_bounds(threshold: Any) -> tuple[float | None, float | None]:
     """(lower, upper) bounds on candidate - baseline that a GenericChangeThreshold allows."""
-    from tensorflow_model_analysis.proto import config_pb2
-
     if not threshold.HasField("absolute"):
         return None, None
     bound = threshold.absolute.value
-    if threshold.direction == config_pb2.MetricDirection.HIGHER_IS_BETTER:
+    if threshold.direction == tfma_files.config_proto().MetricDirection.HIGHER_IS_BETTER:
         return bound, None
     return None, bound
 
@@ -345,8 +432,11 @@ def read_evaluation(uri: str) -> tuple[dict[str, float], dict[str, dict[str, flo
 
     Derived from the same parse as read_model_evaluation; a change vs the baseline is `<metric>_diff`.
     """
-    slices = _ordered(_read_slices(uri, _baseline_names(_load_eval_config(uri))))
-    per_slice = {s.name: s.summary_values() for s in slices}
+
+    def read(reader: _Reader) -> list[SliceMetrics]:
+        return _ordered(_read_slices(uri, _baseline_names(reader.eval_config(uri)), reader)[0])
+
+    per_slice = {s.name: s.summary_values() for s in _with_fallback(read)}
     return per_slice.get("overall", {}), per_slice
 
 
@@ -422,15 +512,15 @@ def read_blessing_reasons(uri: str) -> list[str]:
 
 def _tfma_reasons(uri: str) -> list[str]:
     """Explains TFMA's validation result in words, one line per failed threshold."""
-    import tensorflow_model_analysis as tfma
-    from tensorflow_model_analysis.slicer import slicer_lib
+    return _with_fallback(lambda reader: _validation_reasons(reader.validation(uri), reader))
 
-    result = tfma.load_validation_result(uri)
+
+def _validation_reasons(result: Any, reader: _Reader) -> list[str]:
     if result.validation_ok:
         return []
     reasons = []
     for per_slice in result.metric_validations_per_slice:
-        where = slice_name(slicer_lib.deserialize_slice_key(per_slice.slice_key))
+        where = slice_name(reader.slice_key(per_slice.slice_key))
         for failure in per_slice.failures:
             metric = failure.metric_key.name
             if failure.metric_key.is_diff:

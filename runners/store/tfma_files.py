@@ -1,42 +1,80 @@
-"""TFMA's metrics files read without TensorFlow: the overall metrics `models` and `kpis` list.
+"""TFMA's output files read without TensorFlow: metrics, plots, validation result and eval config.
 
-Importing tensorflow_model_analysis loads TensorFlow (10 s and more on a busy machine) although
-its output is plain TFRecord files of MetricsForSlice protos, and the proto module needs only
-protobuf. This reads them directly: the TFRecord framing by hand, the proto module from its file
-without the package's __init__. Whatever it cannot read raises, and callers fall back to TFMA.
+Importing tensorflow_model_analysis loads TensorFlow (10 s and more on a busy machine) although its
+output is plain TFRecord files of MetricsForSlice, PlotsForSlice and ValidationResult protos and a JSON
+EvalRun, and the proto modules need only protobuf. This reads them directly: the TFRecord framing by
+hand, TFMA's proto modules from their files without the package's __init__. Whatever it cannot read
+raises, and callers fall back to TFMA.
 """
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import json
+import math
+import re
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
-_PROTO_MODULE = "tensorflow_model_analysis.proto.metrics_for_slice_pb2"
+_PACKAGE = "tensorflow_model_analysis"
+_PROTO_PACKAGE = f"{_PACKAGE}.proto"
+_PROTO_MODULE = f"{_PROTO_PACKAGE}.metrics_for_slice_pb2"
+# What a TFMA 0.47 slice key value is once read (deserialize_slice_key's SliceKeyType values).
+SliceKey = tuple[tuple[str, Any], ...]
 
 
-def metrics_proto() -> ModuleType:
-    """TFMA's metrics_for_slice_pb2, loaded from its file when the package is not imported yet."""
-    if _PROTO_MODULE in sys.modules:
-        return sys.modules[_PROTO_MODULE]
-    spec = importlib.util.find_spec("tensorflow_model_analysis")
+class UnsupportedConfig(ValueError):
+    """The eval config uses a TFMA feature this reader does not interpret (callers use TFMA itself)."""
+
+
+def _proto_module(name: str) -> ModuleType:
+    """One of TFMA's *_pb2 modules, loaded from its file when the package is not imported yet."""
+    full_name = f"{_PROTO_PACKAGE}.{name}"
+    if full_name in sys.modules:
+        return sys.modules[full_name]
+    spec = importlib.util.find_spec(_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("tensorflow_model_analysis is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "proto" / "metrics_for_slice_pb2.py"
+        raise ImportError(f"{_PACKAGE} is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "proto" / f"{name}.py"
     # Registered under its real name, so a later `import tensorflow_model_analysis` reuses it instead
     # of adding the same .proto file to protobuf's pool a second time.
-    loader_spec = importlib.util.spec_from_file_location(_PROTO_MODULE, path)
+    loader_spec = importlib.util.spec_from_file_location(full_name, path)
     if loader_spec is None or loader_spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(loader_spec)
+    # validation_result_pb2 imports its sibling protos as `from tensorflow_model_analysis.proto import
+    # config_pb2`, which would run the package's __init__ (TensorFlow); this module's own import
+    # resolves that one package to the siblings loaded here, and leaves every other import alone.
+    module.__dict__["__builtins__"] = {**builtins.__dict__, "__import__": _sibling_import}
     loader_spec.loader.exec_module(module)
-    sys.modules[_PROTO_MODULE] = module
+    sys.modules[full_name] = module
     return module
+
+
+def _sibling_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
+    if name == _PROTO_PACKAGE and fromlist and level == 0 and _PACKAGE not in sys.modules:
+        return SimpleNamespace(**{sibling: _proto_module(sibling) for sibling in fromlist})
+    return builtins.__import__(name, globals, locals, fromlist, level)
+
+
+def metrics_proto() -> ModuleType:
+    """TFMA's metrics_for_slice_pb2 (MetricsForSlice, PlotsForSlice), without importing TFMA."""
+    return _proto_module("metrics_for_slice_pb2")
+
+
+def config_proto() -> ModuleType:
+    """TFMA's config_pb2 (EvalConfig, EvalRun, MetricThreshold), without importing TFMA."""
+    return _proto_module("config_pb2")
+
+
+def validation_proto() -> ModuleType:
+    """TFMA's validation_result_pb2 (ValidationResult), without importing TFMA."""
+    return _proto_module("validation_result_pb2")
 
 
 def tfrecords(path: Path) -> Iterator[bytes]:
@@ -50,6 +88,12 @@ def tfrecords(path: Path) -> Iterator[bytes]:
             if len(data) < length or len(handle.read(4)) < 4:
                 raise ValueError(f"{path}: truncated record")
             yield data
+
+
+def _output_files(folder: Path, kind: str) -> list[Path]:
+    """TFMA's files of one kind ("metrics", "plots", "validations"), as its loaders glob them."""
+    files = sorted(p for p in folder.glob(f"{kind}*.tfrecord") if p.is_file())
+    return files or sorted(p for p in folder.glob(f"{kind}*") if p.is_file())
 
 
 def _baseline_names(uri: Path) -> set[str]:
@@ -66,8 +110,6 @@ def overall_metrics(uri: str) -> dict[str, float]:
     Raises:
         FileNotFoundError, ValueError, ImportError: the output cannot be read this way.
     """
-    import math
-
     folder = Path(uri)
     files = sorted(p for p in folder.glob("metrics*") if p.is_file())
     if not files:
@@ -93,3 +135,162 @@ def overall_metrics(uri: str) -> dict[str, float]:
                 elif item.key.model_name not in baselines:
                     found[item.key.name] = number
     return found
+
+
+def load_metrics(uri: str) -> Iterator[Any]:
+    """The MetricsForSlice records of an Evaluator output (what tfma.load_metrics yields).
+
+    Raises:
+        FileNotFoundError: the folder holds no metrics file. ValueError: a file is truncated.
+    """
+    files = _output_files(Path(uri), "metrics")
+    if not files:
+        raise FileNotFoundError(f"{uri} holds no metrics file")
+    proto: Any = metrics_proto()
+    for path in files:
+        for record in tfrecords(path):
+            yield proto.MetricsForSlice.FromString(record)
+
+
+def load_validation_result(uri: str) -> Any:
+    """The ValidationResult of an Evaluator output (what tfma.load_validation_result returns).
+
+    Raises:
+        FileNotFoundError: no validations file. ValueError: not exactly one record, or truncated.
+    """
+    files = _output_files(Path(uri), "validations")
+    if not files:
+        raise FileNotFoundError(f"{uri} holds no validations file")
+    records = [record for path in files for record in tfrecords(path)]
+    if len(records) != 1:
+        raise ValueError(f"{uri}: {len(records)} validation results, expected one")
+    return validation_proto().ValidationResult.FromString(records[0])
+
+
+def parse_eval_config(text: str) -> Any:
+    """An EvalConfig from its JSON (the Evaluator's `eval_config` exec property)."""
+    from google.protobuf import json_format
+
+    return json_format.Parse(text, config_proto().EvalConfig())
+
+
+def load_eval_config(uri: str) -> Any:
+    """The EvalConfig an Evaluator output was computed with (its eval_config.json's EvalRun).
+
+    Raises:
+        FileNotFoundError: no eval_config.json (TFMA's legacy pickled form is left to TFMA).
+        ValueError: the file is not an EvalRun with a version, as TFMA requires.
+    """
+    from google.protobuf import json_format
+
+    run = json_format.Parse((Path(uri) / "eval_config.json").read_text(), config_proto().EvalRun())
+    if not run.version:
+        raise ValueError(f"{uri}/eval_config.json names no TFMA version")
+    return run.eval_config
+
+
+def slice_key(proto: Any) -> SliceKey:
+    """A SliceKey proto as TFMA's slicer_lib.deserialize_slice_key returns it: ((column, value), ...)."""
+    parts = []
+    for single in proto.single_slice_keys:
+        kind = single.WhichOneof("kind")
+        if kind == "bytes_value":
+            value: Any = single.bytes_value.decode("utf-8")
+        elif kind in ("int64_value", "float_value"):
+            value = getattr(single, kind)
+        else:
+            raise ValueError(f"unrecognised slice key value of column {single.column!r}")
+        parts.append((single.column, value))
+    return tuple(parts)
+
+
+def _to_type(value: Any) -> Any:
+    """TFMA's slicer_lib._to_type: strings of ints and floats compare as numbers."""
+    if isinstance(value, int | float):
+        return value
+    text = str(value)
+    try:
+        return float(text) if "." in text else int(text)
+    except ValueError:
+        return text
+
+
+def slice_spec_applies(spec: Any, key: SliceKey) -> bool:
+    """Whether a SlicingSpec covers a slice key (TFMA's SingleSliceSpec.is_slice_applicable)."""
+    columns = list(spec.feature_keys)
+    features = [(name, _to_type(value)) for name, value in spec.feature_values.items()]
+    for column, value in key:
+        single = (column, _to_type(value))
+        if single in features:
+            features.remove(single)
+        elif column in columns:
+            columns.remove(column)
+        else:
+            return False
+    return not features and not columns
+
+
+def _metric_name(metric: Any) -> str:
+    """A TFMA metric's name: its config's "name", else its class name in snake case (AUC -> auc)."""
+    if metric.module and not metric.module.startswith(_PACKAGE):
+        raise UnsupportedConfig(f"metric {metric.class_name} of module {metric.module}")
+    if metric.config:
+        name = json.loads(metric.config).get("name")
+        if isinstance(name, str) and name:
+            return name
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", metric.class_name).lower()
+
+
+def metric_thresholds(eval_config: Any, skip_models: Collection[str] = ()) -> list[tuple[str, bool, Any, Any]]:
+    """The thresholds of an eval config: (metric name, is a change threshold, SlicingSpec or None, threshold).
+
+    What TFMA's metric_thresholds_from_metrics_specs yields for the plain configs this pipeline writes
+    (metrics per model, no output names, sub keys, weights or cross-slice thresholds), in its order and
+    without its duplicates; a None spec applies to the overall slice. Metric names follow TFMA's class
+    naming; a caller checks them against the names in the metrics files.
+
+    Args:
+        eval_config: the EvalConfig.
+        skip_models: model names whose thresholds are left out (the baseline's).
+
+    Raises:
+        UnsupportedConfig: the config uses anything else.
+    """
+    found: dict[tuple[str, str, bool], list[tuple[Any, Any]]] = {}
+    seen: set[tuple[str, str, bool, bytes, bytes]] = set()
+
+    def add(name: str, model: str, slice_spec: Any, threshold: Any) -> None:
+        for is_diff, field in ((False, "value_threshold"), (True, "change_threshold")):
+            if not threshold.HasField(field):
+                continue
+            bound = getattr(threshold, field)
+            spec_bytes = slice_spec.SerializeToString() if slice_spec is not None else b""
+            marker = (name, model, is_diff, spec_bytes, bound.SerializeToString())
+            if marker not in seen:
+                seen.add(marker)
+                found.setdefault((name, model, is_diff), []).append((slice_spec, bound))
+
+    for spec in eval_config.metrics_specs:
+        unusual = [f for f in ("binarize", "aggregate", "example_weights") if spec.HasField(f)]
+        if spec.output_names or spec.thresholds or spec.per_slice_thresholds or unusual:
+            raise UnsupportedConfig("a metrics spec with output names, binarization, weights or in-graph thresholds")
+        if spec.cross_slice_thresholds:
+            raise UnsupportedConfig("cross-slice thresholds")
+        for metric in spec.metrics:
+            if metric.cross_slice_thresholds:
+                raise UnsupportedConfig(f"cross-slice thresholds on {metric.class_name}")
+            if not metric.HasField("threshold") and not metric.per_slice_thresholds:
+                continue
+            name = _metric_name(metric)
+            for model in spec.model_names or [""]:
+                if metric.HasField("threshold"):
+                    add(name, model, None, metric.threshold)
+                for per_slice in metric.per_slice_thresholds:
+                    for slicing_spec in per_slice.slicing_specs:
+                        add(name, model, slicing_spec, per_slice.threshold)
+    return [
+        (name, is_diff, slice_spec, threshold)
+        for (name, model, is_diff), items in found.items()
+        if model not in skip_models
+        for slice_spec, threshold in items
+    ]

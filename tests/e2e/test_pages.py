@@ -127,3 +127,42 @@ def test_compare_shows_two_runs_side_by_side_as_text_json_and_html(healthy_home:
     default = run_cli("compare", "--home", str(healthy_home.home))
     assert default.returncode == 2
     assert "compare needs two training runs and the home has 1" in default.stderr
+
+
+def test_the_pages_read_the_real_evaluation_as_tfma_s_own_readers_do(healthy_home: HealthyHome) -> None:
+    """The report, card and compare read TFMA's files as protos (no TensorFlow); TFMA itself reads the same."""
+    import tensorflow_model_analysis as tfma
+
+    from runners.store import evaluations, tfma_files
+    from runners.store.plots import read_plots
+
+    store = md.connect(healthy_home.home / "metadata.db")
+    (record,) = evaluations.ln.list_evaluations(store, PIPELINE)
+    uri = str(record.evaluation_uri)
+    (execution,) = store.get_executions_by_id([record.execution_id])
+    configured = md.prop(execution, "eval_config")
+    assert isinstance(configured, str)
+
+    for config in (configured, None):
+        fast = evaluations._model_evaluation(uri, config, evaluations._FILES)
+        assert fast == evaluations._model_evaluation(uri, config, evaluations._TFMA)
+    assert len(fast.slices) > 10 and fast.thresholds and fast.validation_ok is True
+    assert tfma_files.overall_metrics(uri) == evaluations.read_evaluation(uri)[0] == fast.overall.summary_values()  # type: ignore[union-attr]
+    validation = tfma_files.load_validation_result(uri)
+    assert validation == tfma.load_validation_result(uri)
+    assert evaluations._validation_reasons(validation, evaluations._FILES) == []
+
+    plots = read_plots(uri)
+    curves = {
+        evaluations.slice_name(tfma_files.slice_key(p.slice_key)): next(
+            item.value.confusion_matrix_at_thresholds.matrices
+            for item in p.plot_keys_and_values
+            if item.value.HasField("confusion_matrix_at_thresholds")
+        )
+        for p in tfma.load_plots(uri)
+    }
+    assert set(plots) == set(curves)
+    for name, matrices in curves.items():
+        assert [(m.threshold, m.recall, m.precision) for m in matrices] == [
+            (point.threshold, point.true_positive_rate, point.precision) for point in plots[name].curve
+        ]

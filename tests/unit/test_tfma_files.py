@@ -90,3 +90,110 @@ def test_steps_run_are_the_step_of_the_last_validation_in_the_tensorboard_log(tm
     assert steps_run(SimpleNamespace(uri=str(tmp_path))) == 200
     assert steps_run(SimpleNamespace(uri=str(tmp_path / "gone"))) is None
     assert steps_run(None) is None
+
+
+def _write_judged_evaluation(folder: Path, with_baseline: bool = True) -> str:
+    """An Evaluator output as TFMA writes it for the pipeline's own eval config: per-slice thresholds, a
+    baseline with diffs (or none), a string and an int slice, failures in the validation result."""
+    import tensorflow as tf
+    import tensorflow_model_analysis as tfma
+    from google.protobuf import json_format
+    from tensorflow_model_analysis.proto import config_pb2, metrics_for_slice_pb2, validation_result_pb2
+
+    from pipeline.eval_config import create_eval_config
+
+    eval_config = create_eval_config(0.7, 0.01, min_slice_binary_accuracy=0.6)
+    # As TFX's Evaluator writes it: the models named in each metrics spec, "" when there is no baseline.
+    if with_baseline:
+        eval_config.model_specs[0].name = "candidate"
+        eval_config.model_specs.add().CopyFrom(config_pb2.ModelSpec(name="baseline", is_baseline=True))
+        eval_config.metrics_specs[0].model_names.extend(["candidate", "baseline"])
+    else:
+        eval_config.metrics_specs[0].model_names.append("")
+    run = config_pb2.EvalRun(eval_config=eval_config, version=tfma.version.VERSION)
+    (folder / "eval_config.json").write_text(json_format.MessageToJson(run))
+    slices: list[tuple[tuple[str, object], ...]] = [(), (("trip_start_hour", 3),), (("payment_type", "Cash"),)]
+    with tf.io.TFRecordWriter(str(folder / "metrics-00000-of-00001.tfrecord")) as writer:
+        for index, key in enumerate(slices):
+            record = metrics_for_slice_pb2.MetricsForSlice()
+            for column, value in key:
+                kind = "int64_value" if isinstance(value, int) else "bytes_value"
+                record.slice_key.single_slice_keys.add(
+                    column=column, **{kind: value if isinstance(value, int) else str(value).encode()}
+                )
+            candidate = "candidate" if with_baseline else ""
+            values = [(candidate, "binary_accuracy", 0.8 - 0.15 * index, False), ("", "example_count", 40.0, False)]
+            values += [(candidate, "auc", float("nan") if index == 2 else 0.9, False)]
+            if with_baseline:
+                values += [("baseline", "binary_accuracy", 0.78, False), ("candidate", "binary_accuracy", 0.02, True)]
+            for model, name, number, is_diff in values:
+                item = record.metric_keys_and_values.add()
+                item.key.name, item.key.model_name, item.key.is_diff = name, model, is_diff
+                item.value.double_value.value = number
+            writer.write(record.SerializeToString())
+    failure = validation_result_pb2.ValidationFailure()
+    failure.metric_key.name = "binary_accuracy"
+    failure.metric_value.double_value.value = 0.5
+    failure.metric_threshold.value_threshold.lower_bound.value = 0.6
+    per_slice = validation_result_pb2.MetricsValidationForSlice(failures=[failure])
+    per_slice.slice_key.single_slice_keys.add(column="payment_type", bytes_value=b"Cash")
+    result = validation_result_pb2.ValidationResult(validation_ok=False, metric_validations_per_slice=[per_slice])
+    with tf.io.TFRecordWriter(str(folder / "validations.tfrecord")) as writer:
+        writer.write(result.SerializeToString())
+    return json_format.MessageToJson(create_eval_config(0.7, 0.01, min_slice_binary_accuracy=0.6))
+
+
+@pytest.mark.parametrize("with_baseline", [True, False])
+def test_the_proto_reader_reads_what_tfma_s_own_readers_read(tmp_path: Path, with_baseline: bool) -> None:
+    from runners.store import evaluations
+
+    configured = _write_judged_evaluation(tmp_path, with_baseline)
+    uri = str(tmp_path)
+    for config in (configured, None):
+        fast = evaluations._model_evaluation(uri, config, evaluations._FILES)
+        assert fast == evaluations._model_evaluation(uri, config, evaluations._TFMA)
+    statuses = {(c.slice, c.kind): c.status for c in fast.thresholds}
+    assert statuses[("payment_type=Cash", "absolute")] == "failed threshold"
+    assert statuses[("trip_start_hour=3", "absolute")] == "passed"
+    assert statuses[("overall", "change vs baseline")] == ("passed" if with_baseline else "not applied")
+    result = evaluations._FILES.validation(uri)
+    assert evaluations._validation_reasons(result, evaluations._FILES) == evaluations._validation_reasons(
+        evaluations._TFMA.validation(uri), evaluations._TFMA
+    )
+    assert evaluations.read_blessing_reasons(uri) == [
+        "payment_type=Cash: binary_accuracy = 0.5000, below the required 0.6000"
+    ]
+
+
+def test_a_config_the_proto_reader_does_not_interpret_is_read_by_tfma(tmp_path: Path) -> None:
+    from google.protobuf import json_format
+
+    from runners.store import evaluations
+
+    _write_judged_evaluation(tmp_path)
+    document = json.loads((tmp_path / "eval_config.json").read_text())
+    document["evalConfig"]["metricsSpecs"][0]["binarize"] = {"topKList": {"values": [1]}}
+    (tmp_path / "eval_config.json").write_text(json.dumps(document))
+    config = tfma_files.load_eval_config(str(tmp_path))
+    with pytest.raises(tfma_files.UnsupportedConfig):
+        tfma_files.metric_thresholds(config)
+    # TFMA reads it instead (binarized keys carry a sub key, so the plain thresholds have no value).
+    evaluation = evaluations.read_model_evaluation(str(tmp_path))
+    assert evaluation == evaluations._model_evaluation(str(tmp_path), None, evaluations._TFMA)
+    assert json_format.MessageToDict(config)["metricsSpecs"][0]["binarize"]
+
+
+def test_an_evaluation_is_read_without_importing_tensorflow(tmp_path: Path) -> None:
+    _write_judged_evaluation(tmp_path)
+    code = (
+        "import sys; from runners.store import evaluations as e; "
+        f"m = e.read_model_evaluation({str(tmp_path)!r}); r = e.read_blessing_reasons({str(tmp_path)!r}); "
+        "print(len(m.slices), len(m.thresholds), len(r), sorted(k for k in sys.modules "
+        "if k.split('.')[0] in ('tensorflow', 'tensorflow_model_analysis', 'apache_beam')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.split(" [")[0] == "3 4 1", done.stdout
+    assert done.stdout.split(" [")[1].strip("]\n") == (
+        "'tensorflow_model_analysis.proto.config_pb2', 'tensorflow_model_analysis.proto.metrics_for_slice_pb2', "
+        "'tensorflow_model_analysis.proto.validation_result_pb2'"
+    )
