@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import tensorflow_model_analysis as tfma
 
+from pipeline import ids
 from pipeline.config import ConfigError, load_config
 from pipeline.eval_config import create_eval_config, create_scoring_config
+from pipeline.pipeline import create_pipeline
 from pipeline.serving_performance import EXTRA_METRICS, MIN_SLICE_ROWS, decay_reasons, span_metrics
 from runners.monitoring.performance import format_monitor, monitor_document
 from runners.reports.console import format_summary
@@ -76,13 +79,22 @@ def test_the_scoring_config_is_the_evaluators_without_thresholds() -> None:
     assert tfma.metrics.metric_thresholds_from_metrics_specs(evaluator.metrics_specs, eval_config=evaluator)
 
 
-def test_the_component_gets_the_pipelines_beam_args() -> None:
-    from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
-
-    from pipeline.components import ServingModelPerformanceComponent
-
-    # A BaseBeamComponent: TFX hands it a Beam pipeline built from the pipeline's beam_pipeline_args.
-    assert issubclass(ServingModelPerformanceComponent, BaseBeamComponent)
+def test_the_scoring_step_reads_the_new_span_with_the_schema_and_gets_the_pipelines_beam_args(tmp_path: Path) -> None:
+    built = create_pipeline(
+        pipeline_name="taxi",
+        pipeline_root=str(tmp_path / "root"),
+        data_root=str(tmp_path / "data"),
+        schema_path=str(tmp_path / "schema.pbtxt"),
+        serving_dir=str(tmp_path / "serving"),
+        beam_pipeline_args=["--runner=DataflowRunner", "--region=europe-west4"],
+    )
+    nodes = {c.id: c for c in built.components}
+    scoring = nodes[ids.SERVING_PERFORMANCE]
+    # A Beam component: TFMA runs where the pipeline's Beam args say (Dataflow on Vertex), as the Evaluator does.
+    assert scoring.executor_spec.beam_pipeline_args == ["--runner=DataflowRunner", "--region=europe-west4"]
+    assert scoring.inputs["examples"].producer_component_id == ids.EXAMPLE_GEN
+    assert scoring.inputs["schema"].producer_component_id == ids.SCHEMA_IMPORTER
+    assert scoring.inputs["model"].producer_component_id == ids.BASELINE_RESOLVER
 
 
 def test_decay_is_below_the_floor_or_too_far_below_the_models_own_evaluation() -> None:
