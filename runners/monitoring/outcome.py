@@ -37,9 +37,16 @@ def _store(config: PipelineConfig) -> Any:
 
 
 def run_count(config: PipelineConfig) -> int:
-    """How many runs the home's ML Metadata holds (0 without one): the `runs_before` of a run about to start."""
-    store = _store(config)
-    return len(md.run_ids(store, config.pipeline_name)) if store is not None else 0
+    """How many runs the home's ML Metadata holds (0 without one): the `runs_before` of a run about to start.
+
+    Never raises: a store that cannot be read is the run's own business to report.
+    """
+    try:
+        store = _store(config)
+        return len(md.run_ids(store, config.pipeline_name)) if store is not None else 0
+    except Exception:
+        _log.exception("counting the runs in ML Metadata failed")
+        return 0
 
 
 def _drift(config: PipelineConfig, runs_before: int) -> int | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,21 @@ def test_a_stopped_run_keeps_the_level_and_the_fast_path_keeps_the_recorded_drif
     assert values["taxi_pipeline_last_run_success"] == [((), 0.0)]
     assert "taxi_pipeline_drift_features_over_limit" not in values
     assert _levels(home) == [((("version", "200"),), 0.3)]
+
+
+def test_a_run_that_stops_records_its_exit_code_without_watch(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    result = subprocess.run(
+        [sys.executable, "-m", "runners", "run", "--home", str(home), "--data-root", str(tmp_path / "nowhere")],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 3, result.stderr
+    values = textfile.read_textfile(textfile.textfile_path(home))
+    assert values["taxi_pipeline_last_run_exit_code"] == [((), 3.0)]
+    assert values["taxi_pipeline_last_run_success"] == [((), 0.0)]
+    # It stopped before the data gate: drift is unknown, and no success was ever recorded.
+    assert "taxi_pipeline_drift_features_over_limit" not in values
+    assert "taxi_pipeline_last_success_timestamp_seconds" not in values
