@@ -80,3 +80,25 @@ def create_eval_config(
             )
         ],
     )
+
+
+def create_scoring_config(extra_metrics: tuple[str, ...] = ()) -> tfma.EvalConfig:
+    """The Evaluator's model spec, metrics and slices without any threshold: one model scored, nothing gated.
+
+    ServingModelPerformance scores the serving model on a new span with it, so its numbers are the
+    Evaluator's numbers; with no threshold TFMA needs no baseline and blesses nothing.
+
+    Args:
+        extra_metrics: further TFMA metric class names to compute (the caller's own needs).
+    """
+    config = create_eval_config(min_binary_accuracy=0.0, max_accuracy_drop=0.0)
+    for spec in config.metrics_specs:
+        for metric in spec.metrics:
+            metric.ClearField("threshold")
+            metric.ClearField("per_slice_thresholds")
+            metric.ClearField("cross_slice_thresholds")
+    if extra_metrics:
+        config.metrics_specs.append(
+            tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name=name) for name in extra_metrics])
+        )
+    return config

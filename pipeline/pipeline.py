@@ -491,6 +491,7 @@ def _serving_performance(ingested: _IngestedSpan, baseline_resolver: Any, floor:
     """The model serving now (the latest blessed one), scored on the whole new span once it passed the gate."""
     performance = ServingModelPerformanceComponent(
         examples=ingested.examples,
+        schema=ingested.schema,
         model=baseline_resolver.outputs["model"],
         model_blessing=baseline_resolver.outputs["model_blessing"],
         min_binary_accuracy=floor.min_binary_accuracy,

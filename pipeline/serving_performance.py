@@ -1,64 +1,74 @@
 """How the model serving now does on a newly arrived span: its metrics there, and when they mean decay.
 
-Plain numpy, no TFX, so the runners (summary, `monitor`) read the file and judge decay without loading
-TFX; the component that scores the span is pipeline/components/serving_performance.py. The metrics are
-the Evaluator's (binary accuracy at 0.5 and AUC, overall and per slice of models/features.SLICE_FEATURES)
-computed with the trusted set's and the feature importance's helpers on the serving_default (raw) signature,
-not by a second TFMA run: one pass over the span with the exported model, no Beam job.
+Plain Python, no TFX, so the runners (summary, `monitor`) read the file and judge decay without loading
+TFX. The component that scores the span (pipeline/components/serving_performance.py) runs TFMA with the
+Evaluator's model spec, metrics and slices (pipeline/eval_config.py, without thresholds) over the whole
+span; this module turns TFMA's numbers into performance.json's metrics and holds the decay rule.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
-
-import numpy as np
-
-from pipeline.explanations import auc
-from pipeline.trusted_set import binary_accuracy
 
 PERFORMANCE_FILE = "performance.json"
 ACCURACY = "binary_accuracy"
 AUC = "auc"
+# The overall slice's name; the others are "feature=value", as the console summary names slices.
+OVERALL = "overall"
 # Slices with fewer rows are left out: an accuracy over a handful of trips says nothing.
 MIN_SLICE_ROWS = 20
+# Metrics TFMA computes beyond the Evaluator's, for the label rate and mean score performance.json holds.
+EXTRA_METRICS = ("MeanLabel", "MeanPrediction")
+# performance.json's metric fields, from TFMA's metric names. The first five are the ones readers know
+# (runners/store/performance.py); precision, recall and calibration are the Evaluator's others.
+FIELDS = {
+    "example_count": "rows",
+    "binary_accuracy": ACCURACY,
+    "auc": AUC,
+    "mean_label": "label_rate",
+    "mean_prediction": "mean_prediction",
+    "precision": "precision",
+    "recall": "recall",
+    "calibration": "calibration",
+}
 
 
-def _metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
-    value = auc(labels, scores)
-    return {
-        "rows": int(labels.size),
-        ACCURACY: binary_accuracy(labels, scores),
-        # None, not NaN, when one class is missing: JSON has no NaN.
-        AUC: None if math.isnan(value) else value,
-        "label_rate": float(np.mean(labels)),
-        "mean_prediction": float(np.mean(scores)),
-    }
+def _number(value: Any) -> float | None:
+    # None, not NaN, when a metric is undefined (AUC of one class): JSON has no NaN.
+    return None if value is None or math.isnan(float(value)) else float(value)
 
 
-def score_span(labels: np.ndarray, scores: np.ndarray, slices: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """The metrics of one model on one span, overall and per value of each slice feature.
+def _fields(metrics: Mapping[str, float]) -> dict[str, Any]:
+    found = {field: _number(metrics.get(name)) for name, field in FIELDS.items()}
+    found["rows"] = int(found["rows"] or 0)
+    return found
+
+
+def _natural(name: str) -> tuple[Any, ...]:
+    """ "feature=value" sorted by feature, then numerically when the value is a number (hour 2 before 10)."""
+    feature, _, value = name.partition("=")
+    number = re.fullmatch(r"-?\d+(\.\d+)?", value)
+    return (feature, 0, float(value), "") if number else (feature, 1, 0.0, value)
+
+
+def span_metrics(by_slice: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+    """performance.json's metrics of one model on one span, from TFMA's, overall and per slice value.
 
     Args:
-        labels: 0/1 per row.
-        scores: the model's probability per row.
-        slices: slice feature name -> its raw value per row.
+        by_slice: slice name (OVERALL or "feature=value") -> TFMA metric name -> value, as TFMA wrote them
+            (NaN when undefined).
 
     Returns:
-        {"overall": metrics, "slices": {"feature=value": metrics}} with metrics {"rows",
-        "binary_accuracy", "auc", "label_rate", "mean_prediction"}.
+        {"overall": metrics, "slices": {"feature=value": metrics}} with metrics {"rows", "binary_accuracy",
+        "auc", "label_rate", "mean_prediction", "precision", "recall", "calibration"}; slices of fewer than
+        MIN_SLICE_ROWS rows are left out.
     """
-    labels = np.asarray(labels).reshape(-1).astype(np.int64)
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    per_slice: dict[str, Any] = {}
-    for name, values in slices.items():
-        values = np.asarray(values).reshape(-1)
-        for value in sorted({str(v) for v in values.tolist()}):
-            mask = np.asarray([str(v) == value for v in values.tolist()])
-            if int(mask.sum()) >= MIN_SLICE_ROWS:
-                per_slice[f"{name}={value}"] = _metrics(labels[mask], scores[mask])
-    return {"overall": _metrics(labels, scores), "slices": per_slice}
+    slices = {name: _fields(metrics) for name, metrics in by_slice.items() if name != OVERALL}
+    kept = {name: slices[name] for name in sorted(slices, key=_natural) if slices[name]["rows"] >= MIN_SLICE_ROWS}
+    return {"overall": _fields(by_slice.get(OVERALL, {})), "slices": kept}
 
 
 def decay_reasons(

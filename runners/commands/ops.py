@@ -18,6 +18,7 @@ from pipeline.config import PipelineConfig
 from runners.errors import EXIT_OK, EXIT_USAGE, RunError
 from runners.home import lock as home_lock
 from runners.home.storage import home_write_error
+from runners.monitoring import outcome
 from runners.reports import kpis as kpi
 from runners.serving.rollback import RollbackError, rollback
 from runners.store import lineage as ln
@@ -494,6 +495,8 @@ def _cmd_rollback(args: argparse.Namespace, config: PipelineConfig) -> int:
             if isinstance(err, OSError):
                 raise
             raise RunError(str(err), EXIT_USAGE) from None
+    if result.changed:  # the score-shift alert compares the version now serving with its own level
+        outcome.record_serving_score(config)
     document = {**result.to_dict(), "serving_dir": str(Path(config.serving_dir).resolve())}
     return _emit(args, document, lambda: wrap(result.message))
 

@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import PipelineConfig
-from runners.errors import EXIT_CODES_HELP, EXIT_GATE, EXIT_OK, RunError
+from runners.errors import EXIT_CODES_HELP, EXIT_GATE, EXIT_INTERNAL, EXIT_OK, RunError
 from runners.home import fastpath
 from runners.home import lock as home_lock
 from runners.home.progress import new_log_file, quiet_and_logged
+from runners.monitoring import outcome
+
+# The exit status runners.cli gives a run interrupted by Ctrl-C, as the textfile records it.
+_INTERRUPTED = 130
 
 
 def configure(parser: argparse.ArgumentParser, add_config_flags: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -66,6 +70,7 @@ def _cmd_run(args: argparse.Namespace, config: PipelineConfig) -> int:
         unchanged = fastpath.unchanged_since_last_run(config, inputs)
         if unchanged is not None:
             out.write(fastpath.describe(unchanged, config))
+            outcome.record_run_outcome(config, EXIT_OK, unchanged.summary, outcome.REPEATED)
             if args.json:
                 print(json.dumps(unchanged.summary, indent=2, default=str))
             return EXIT_OK
@@ -77,15 +82,23 @@ def _cmd_run(args: argparse.Namespace, config: PipelineConfig) -> int:
             from runners import local
             from runners.reports.console import format_summary
 
+            runs_before = outcome.run_count(config)
             try:
                 summary = local.run(config, out=console, log_file=log_file)
             except RunError as err:
                 if err.exit_code == EXIT_GATE:  # the report shows what stopped the span
                     _write_run_report(config, None, console, log_file)
+                outcome.record_run_outcome(config, err.exit_code, None, runs_before)
+                raise
+            except BaseException as err:  # a bug or Ctrl-C: the alerts still learn the run did not complete
+                code = _INTERRUPTED if isinstance(err, KeyboardInterrupt) else EXIT_INTERNAL
+                outcome.record_run_outcome(config, code, None, runs_before)
                 raise
             text = format_summary(summary)
             console.write(text + "\n")
             summary.report = _write_run_report(config, summary.run_id, console, log_file)
+            # Where `watch` writes it, so monitoring/alerts.yml works without `watch`.
+            outcome.record_run_outcome(config, EXIT_OK, summary.to_dict(), runs_before)
         try:
             fastpath.record(config, inputs, summary.to_dict(), text)
         except OSError:  # the run itself succeeded; without a manifest the next run just takes the full path

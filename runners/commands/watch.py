@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,10 +11,8 @@ from typing import Any
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_USAGE, RunError
 from runners.home.progress import new_log_file
-from runners.monitoring import textfile
-from runners.monitoring.scores import eval_mean_score
+from runners.monitoring import outcome, textfile
 from runners.monitoring.watch import Watcher, WatchOptions, span_folders
-from runners.pipeline_args import policy_of
 from runners.quiet import quiet_libraries
 from runners.store import gates
 from runners.store import metadata as md
@@ -85,7 +82,7 @@ class _Recorder:
     def __init__(self, config: PipelineConfig, say: Callable[[str], None]) -> None:
         self.config = config
         self.say = say
-        self.known_runs = len(self._run_ids())
+        self.known_runs = outcome.run_count(config)
 
     def _store(self) -> Any:
         try:
@@ -93,36 +90,19 @@ class _Recorder:
         except FileNotFoundError:
             return None
 
-    def _run_ids(self) -> list[str]:
-        store = self._store()
-        return md.run_ids(store, self.config.pipeline_name) if store is not None else []
-
     def accepted_spans(self) -> set[int]:
         store = self._store()
         return gates.accepted_spans(store, self.config.pipeline_name) if store is not None else set()
 
     def after_run(self, span: int, exit_code: int, summary: dict[str, Any] | None) -> None:
-        drift: int | None = None
-        mean_score: float | None = None
-        try:
-            with quiet_libraries():  # TFDV and TFMA log as they load
-                store = self._store()
-                run_ids = md.run_ids(store, self.config.pipeline_name) if store is not None else []
-                # Only a run this step started says anything about drift (a preflight stop starts none).
-                if store is not None and len(run_ids) > self.known_runs:
-                    report = gates.read_gate_report(store, run_ids[-1], policy_of(self.config))
-                    drift = len(report.verdict.drift_over_limit) if report is not None else None
-                self.known_runs = len(run_ids)
-                if summary and summary.get("pushed") and summary.get("evaluation_uri"):
-                    mean_score = eval_mean_score(summary["evaluation_uri"])
-        except Exception as err:  # the run's own outcome is still recorded below
-            logging.getLogger(__name__).exception("reading run %s back from ML Metadata failed", span)
-            self.say(f"could not read the run back from ML Metadata ({type(err).__name__}: {err})")
-        path = textfile.record_run(self.config.home, exit_code, summary, drift, mean_score)
+        # The child `run` recorded itself already; recorded again here so a child that was killed
+        # (or crashed before it could) still leaves its exit code.
+        with quiet_libraries():  # TFDV and TFMA log as they load
+            path, drift = outcome.record_run_outcome(self.config, exit_code, summary, self.known_runs)
+            self.known_runs = outcome.run_count(self.config)
         self.say(
             f"metrics written to {path}: exit code {exit_code}"
             + (f", {drift} feature(s) over their drift limit" if drift is not None else "")
-            + (f", evaluation mean score {mean_score:.3f}" if mean_score is not None else "")
         )
 
     def after_skew(self, skewed: int | None) -> None:

@@ -35,7 +35,7 @@ GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
         (),
     ),
     "taxi_pipeline_model_eval_mean_score": (
-        "Mean predicted score of a pushed model on its evaluation split, by model version.",
+        "Mean predicted score of the version serving now on its evaluation split, by model version.",
         ("version",),
     ),
     "taxi_pipeline_skew_features_over_threshold": (
@@ -108,7 +108,6 @@ def record_run(
     exit_code: int,
     summary: Mapping[str, Any] | None = None,
     drift_features_over_limit: int | None = None,
-    eval_mean_score: float | None = None,
     now: float | None = None,
 ) -> Path:
     """Records how a pipeline run ended; call it once per run, whether it completed or not.
@@ -121,8 +120,6 @@ def record_run(
             gauge is dropped.
         drift_features_over_limit: features over their drift limit in the run's data gate, None when
             the run did not reach the gate (the gauge is then dropped: unknown, not zero).
-        eval_mean_score: mean predicted score on the evaluation split of the model this run pushed;
-            it replaces the previous pushed model's value. None when nothing was pushed (kept as is).
         now: the time of the run's end (default: now).
 
     Returns:
@@ -141,11 +138,28 @@ def record_run(
     changes["taxi_pipeline_performance_decay"] = None if decay is None else _one(1 if decay else 0)
     if exit_code == 0:
         changes["taxi_pipeline_last_success_timestamp_seconds"] = _one(ended)
-    version = summary.get("pushed_version")
-    if eval_mean_score is not None and summary.get("pushed") and version is not None:
-        changes["taxi_pipeline_model_eval_mean_score"] = [((("version", str(version)),), eval_mean_score)]
     path = textfile_path(home)
     update_textfile(path, changes)
+    return path
+
+
+def record_serving_score(home: str | Path, version: int | None, mean_score: float | None) -> Path:
+    """Records the training-time score level of the version serving now, replacing any other version's.
+
+    Args:
+        home: the home.
+        version: the version serving (the highest folder of the serving dir).
+        mean_score: its mean predicted score on its evaluation split; None (or no version) drops the
+            gauge: an older version's level must not stand in for the one serving.
+
+    Returns:
+        The textfile's path.
+    """
+    samples: list[Sample] | None = None
+    if version is not None and mean_score is not None:
+        samples = [((("version", str(version)),), mean_score)]
+    path = textfile_path(home)
+    update_textfile(path, {"taxi_pipeline_model_eval_mean_score": samples})
     return path
 
 

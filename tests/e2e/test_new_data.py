@@ -7,6 +7,8 @@ labels flipped (span 2's rows, three times, every big tipper made a non-tipper a
 the data gate by the test: version 2 scores far below its own evaluation there (decay, in the summary
 and `monitor`, exit 0), and the candidate, trained mostly on the flipped rows, is refused by the
 trusted set (spans 1 and 2's eval rows) although TFMA's own thresholds were relaxed to let it through.
+Each run leaves its outcome, drift count, decay and the serving version's score level in the metrics
+textfile that monitoring/alerts.yml reads.
 
 Why flipped and not shuffled labels: shuffled labels decay the serving model just as surely, but a
 candidate trained on a shuffled span plus clean ones keeps the clean spans' decisions, so on this
@@ -34,6 +36,9 @@ import pytest
 from pipeline import ids
 from pipeline.settings import BlessingThresholds
 from pipeline.trusted_set import TRUSTED_FILE
+from runners.commands.ops import format_models
+from runners.monitoring import textfile
+from runners.monitoring.performance import format_monitor
 from runners.store import metadata as md
 from tests.e2e.conftest import SMALL_DATA, CliResult, make_data_root, run_cli, run_pipeline
 
@@ -85,6 +90,9 @@ class Runs:
     second: dict[str, Any]
     third: CliResult
     summary: dict[str, Any]
+    # The metrics textfile as `run` left it after the second and after the third run.
+    metrics_second: dict[str, list[textfile.Sample]]
+    metrics_third: dict[str, list[textfile.Sample]]
 
 
 @pytest.fixture(scope="module")
@@ -99,13 +107,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     (data_root / "span-2" / "data.csv").write_bytes((SMALL_DATA / "span-2" / "data.csv").read_bytes())
     second = run_cli("run", "--home", str(home), "--data-root", str(data_root), *LATER_RUN, env=LATER_ENV)
     assert second.returncode == 0, f"exit {second.returncode}\n{second.stderr[-5000:]}"
+    metrics_second = textfile.read_textfile(textfile.textfile_path(home))
 
     write_flipped_span(SMALL_DATA / "span-2", data_root / "span-3")
     third = run_cli("run", "--home", str(home), "--data-root", str(data_root), *LATER_RUN, env=LATER_ENV)
     assert third.returncode == 0, (
         f"decay and a refusal do not fail the run: exit {third.returncode}\n{third.stderr[-5000:]}"
     )
-    yield Runs(home, first, json.loads(second.stdout), third, json.loads(third.stdout))
+    metrics_third = textfile.read_textfile(textfile.textfile_path(home))
+    # The scoring step's time in each run (TFMA's Beam job), for the record.
+    for result in (second, third):
+        print(*[line.strip() for line in result.stderr.splitlines() if f"✔ {ids.SERVING_PERFORMANCE}" in line])
+    yield Runs(home, first, json.loads(second.stdout), third, json.loads(third.stdout), metrics_second, metrics_third)
 
 
 def _versions(home: Path) -> list[str]:
@@ -141,6 +154,11 @@ def test_the_serving_model_is_scored_on_the_new_span_before_training_linked_in_m
     assert recorded["reference_accuracy"] == pytest.approx(runs.first["metrics"]["binary_accuracy"])
     assert {"payment_type=Cash", "payment_type=Credit Card"} <= set(recorded["slices"])
     assert runs.second["performance_decay"] is False
+    # Scored by TFMA: its own output (eval config, metrics) is in the artifact beside performance.json.
+    folder = Path(recorded["performance_uri"])
+    assert (folder / "eval_config.json").exists() and list(folder.glob("metrics-*"))
+    document = json.loads((folder / "performance.json").read_text())
+    assert document["splits"] == ["eval", "train"] and 0.0 <= document["overall"]["recall"] <= 1.0
 
 
 def test_the_first_run_has_no_serving_model_to_score(runs: Runs) -> None:
@@ -200,11 +218,27 @@ def test_monitor_lists_each_model_on_each_new_span_with_the_decay(runs: Runs) ->
     ]
     assert document["decayed"] is True
     assert document["serving_version"] == int(runs.second["pushed_version"])
-    table = run_cli("monitor", "--home", str(runs.home))
-    assert table.returncode == 0, table.stderr[-3000:]
-    print(table.stdout)
-    (row,) = [line for line in table.stdout.splitlines() if re.search(r"\s3\s+\d+\*\s", line)]
+    # The table `monitor` prints is format_monitor of this document (one CLI start fewer for the suite).
+    table = format_monitor(document)
+    print(table)
+    (row,) = [line for line in table.splitlines() if re.search(r"\s3\s+\d+\*\s", line)]
     assert row.rstrip().endswith("DECAY") and f"{document['records'][1]['binary_accuracy']:.4f}" in row
+
+
+def test_each_run_leaves_its_outcome_drift_decay_and_the_serving_level_in_the_textfile(runs: Runs) -> None:
+    second, third = runs.metrics_second, runs.metrics_third
+    pushed = (("version", str(runs.second["pushed_version"])),)
+    for metrics, span, decay in ((second, 2, 0.0), (third, 3, 1.0)):
+        assert metrics["taxi_pipeline_last_run_exit_code"] == [((), 0.0)]
+        assert metrics["taxi_pipeline_last_run_span"] == [((), float(span))]
+        assert metrics["taxi_pipeline_performance_decay"] == [((), decay)]
+        # The data gate ran (warn only): its count is known, whatever it is.
+        ((_, drift),) = metrics["taxi_pipeline_drift_features_over_limit"]
+        assert drift >= 0
+        # Run 2 pushed; run 3 pushed nothing, so run 2's version still serves with its own level.
+        ((labels, level),) = metrics["taxi_pipeline_model_eval_mean_score"]
+        assert labels == pushed and 0.0 < level < 1.0
+    assert second["taxi_pipeline_model_eval_mean_score"] == third["taxi_pipeline_model_eval_mean_score"]
 
 
 def test_models_kpis_and_the_report_mark_the_decay(runs: Runs) -> None:
@@ -214,7 +248,8 @@ def test_models_kpis_and_the_report_mark_the_decay(runs: Runs) -> None:
     first, second = int(runs.first["pushed_version"]), int(runs.second["pushed_version"])
     assert [(p["span"], p["decayed"]) for p in by_version[first]["new_data"]] == [(2, False)]
     assert [(p["span"], p["decayed"]) for p in by_version[second]["new_data"]] == [(3, True)]
-    assert f"DECAY: version {second} scored" in run_cli("models", "--home", str(runs.home)).stdout
+    # The text `models` prints is format_models of the same document.
+    assert f"DECAY: version {second} scored" in format_models(json.loads(models.stdout))
     kpis = run_cli("kpis", "--home", str(runs.home), "--json")
     assert kpis.returncode == 0, kpis.stderr[-3000:]
     new_data = json.loads(kpis.stdout)["new_data"]

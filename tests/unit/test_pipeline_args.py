@@ -92,7 +92,12 @@ def test_gate_policy_and_blessing_reach_the_compiled_vertex_spec(tmp_path: Path)
     assert _blessing(constant(ids.EVALUATOR, "eval_config"), *trusted) == BLESSING
     # The serving model's score on the new span compiles too, fed by TFX's latest-blessed-model resolver.
     assert number(ids.SERVING_PERFORMANCE, "min_binary_accuracy") == PerformanceFloor().min_binary_accuracy
-    assert set(tasks[ids.SERVING_PERFORMANCE]["inputs"]["artifacts"]) == {"examples", "model", "model_blessing"}
+    assert set(tasks[ids.SERVING_PERFORMANCE]["inputs"]["artifacts"]) == {
+        "examples",
+        "schema",
+        "model",
+        "model_blessing",
+    }
 
 
 # Every config field create_pipeline takes, and the settings behind the switches (tune, vertex_training,

@@ -22,7 +22,8 @@ def _values(home: Path) -> dict[str, float]:
 
 def test_a_completed_run_then_a_failed_one_keep_the_last_success_time(tmp_path: Path) -> None:
     summary = {"span": 3, "pushed": True, "pushed_version": "17", "performance_decay": True}
-    path = textfile.record_run(tmp_path, 0, summary, drift_features_over_limit=0, eval_mean_score=0.25, now=100.0)
+    textfile.record_serving_score(tmp_path, 17, 0.25)
+    path = textfile.record_run(tmp_path, 0, summary, drift_features_over_limit=0, now=100.0)
     assert path == tmp_path / "metrics" / "pipeline.prom"
     first = _values(tmp_path)
     assert first["taxi_pipeline_last_run_success"] == 1
@@ -57,12 +58,17 @@ def test_decay_is_absent_without_the_summary_field_and_zero_when_false(tmp_path:
     assert "taxi_pipeline_performance_decay" not in _values(tmp_path)
 
 
-def test_a_new_push_replaces_the_previous_versions_score(tmp_path: Path) -> None:
-    textfile.record_run(tmp_path, 0, {"pushed": True, "pushed_version": "1"}, eval_mean_score=0.2, now=1.0)
-    textfile.record_run(tmp_path, 0, {"pushed": True, "pushed_version": "2"}, eval_mean_score=0.3, now=2.0)
+def test_the_serving_versions_score_replaces_the_previous_versions_and_unknown_drops_it(tmp_path: Path) -> None:
+    textfile.record_serving_score(tmp_path, 1, 0.2)
+    textfile.record_run(tmp_path, 0, {"span": 2}, now=1.0)
+    textfile.record_serving_score(tmp_path, 2, 0.3)
     values = _values(tmp_path)
     assert values["taxi_pipeline_model_eval_mean_score{version=2}"] == 0.3
     assert "taxi_pipeline_model_eval_mean_score{version=1}" not in values
+    assert values["taxi_pipeline_last_run_span"] == 2
+    # A version serving without a known level: no level at all, not the previous version's.
+    textfile.record_serving_score(tmp_path, 3, None)
+    assert not any(k.startswith("taxi_pipeline_model_eval_mean_score") for k in _values(tmp_path))
 
 
 def test_a_skew_check_keeps_the_run_gauges_and_unknown_skew_is_absent(tmp_path: Path) -> None:

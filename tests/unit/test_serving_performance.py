@@ -2,35 +2,99 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import json
+from pathlib import Path
 
+import pytest
+import tensorflow_model_analysis as tfma
+
+from pipeline import ids
 from pipeline.config import ConfigError, load_config
-from pipeline.serving_performance import MIN_SLICE_ROWS, decay_reasons, score_span
+from pipeline.eval_config import create_eval_config, create_scoring_config
+from pipeline.pipeline import create_pipeline
+from pipeline.serving_performance import EXTRA_METRICS, MIN_SLICE_ROWS, decay_reasons, span_metrics
 from runners.monitoring.performance import format_monitor, monitor_document
 from runners.reports.console import format_summary
 from runners.store.performance import SpanPerformance
 from runners.store.summary import RunSummary
 
 
-def test_a_span_is_scored_overall_and_per_slice_value_with_enough_rows() -> None:
-    labels = np.array([1, 0] * 30 + [1] * 5)
-    scores = np.array([0.9, 0.2] * 30 + [0.1] * 5)
-    payment = np.array(["Card"] * 60 + ["Cash"] * 5, dtype=object)
-    scored = score_span(labels, scores, {"payment_type": payment})
+def _tfma(rows: float, accuracy: float, auc: float) -> dict[str, float]:
+    return {
+        "example_count": rows,
+        "binary_accuracy": accuracy,
+        "auc": auc,
+        "mean_label": 0.4,
+        "mean_prediction": 0.45,
+        "precision": 0.8,
+        "recall": 0.7,
+        "calibration": 1.125,
+    }
+
+
+def test_tfmas_metrics_become_performance_fields_overall_and_per_slice_value_with_enough_rows() -> None:
+    by_slice = {
+        "overall": _tfma(65.0, 60 / 65, 0.93),
+        "trip_start_hour=10": _tfma(30.0, 0.9, 0.9),
+        "trip_start_hour=2": _tfma(35.0, 0.8, 0.85),
+        # Fewer rows than MIN_SLICE_ROWS: left out rather than shown with a meaningless accuracy.
+        "payment_type=Cash": _tfma(5.0, 1.0, float("nan")),
+    }
+    scored = span_metrics(by_slice)
     overall = scored["overall"]
-    assert overall["rows"] == 65
-    assert overall["binary_accuracy"] == pytest.approx(60 / 65)
-    assert overall["label_rate"] == pytest.approx(35 / 65)
-    assert 0.5 < overall["auc"] < 1.0
-    # Cash has fewer rows than MIN_SLICE_ROWS: left out rather than shown with a meaningless accuracy.
-    assert 5 < MIN_SLICE_ROWS <= 60
-    assert list(scored["slices"]) == ["payment_type=Card"]
-    assert scored["slices"]["payment_type=Card"]["binary_accuracy"] == 1.0
+    assert overall == {
+        "rows": 65,
+        "binary_accuracy": pytest.approx(60 / 65),
+        "auc": 0.93,
+        "label_rate": 0.4,
+        "mean_prediction": 0.45,
+        "precision": 0.8,
+        "recall": 0.7,
+        "calibration": 1.125,
+    }
+    assert isinstance(overall["rows"], int)
+    assert 5 < MIN_SLICE_ROWS <= 30
+    # Hours in numeric order, as the report sorts slices.
+    assert list(scored["slices"]) == ["trip_start_hour=2", "trip_start_hour=10"]
+    assert scored["slices"]["trip_start_hour=2"]["binary_accuracy"] == 0.8
 
 
-def test_a_span_of_one_class_has_no_auc() -> None:
-    assert score_span(np.ones(30), np.full(30, 0.7), {})["overall"]["auc"] is None
+def test_an_undefined_tfma_metric_is_null_not_nan() -> None:
+    # TFMA's AUC of a span with one class is NaN; JSON has no NaN.
+    scored = span_metrics({"overall": {**_tfma(30.0, 0.7, float("nan")), "precision": float("nan")}})
+    assert scored["overall"]["auc"] is None and scored["overall"]["precision"] is None
+    assert json.loads(json.dumps(scored, allow_nan=False))["overall"]["binary_accuracy"] == 0.7
+
+
+def test_the_scoring_config_is_the_evaluators_without_thresholds() -> None:
+    evaluator = create_eval_config(0.7, 0.05, min_slice_binary_accuracy=0.5)
+    scoring = create_scoring_config(EXTRA_METRICS)
+    assert scoring.model_specs == evaluator.model_specs and not scoring.model_specs[0].is_baseline
+    assert scoring.slicing_specs == evaluator.slicing_specs
+    names = [m.class_name for spec in scoring.metrics_specs for m in spec.metrics]
+    evaluator_names = [m.class_name for spec in evaluator.metrics_specs for m in spec.metrics]
+    assert names == evaluator_names + list(EXTRA_METRICS)
+    # One model judged by nothing: TFMA needs no baseline and validates no threshold.
+    assert not tfma.metrics.metric_thresholds_from_metrics_specs(scoring.metrics_specs, eval_config=scoring)
+    assert tfma.metrics.metric_thresholds_from_metrics_specs(evaluator.metrics_specs, eval_config=evaluator)
+
+
+def test_the_scoring_step_reads_the_new_span_with_the_schema_and_gets_the_pipelines_beam_args(tmp_path: Path) -> None:
+    built = create_pipeline(
+        pipeline_name="taxi",
+        pipeline_root=str(tmp_path / "root"),
+        data_root=str(tmp_path / "data"),
+        schema_path=str(tmp_path / "schema.pbtxt"),
+        serving_dir=str(tmp_path / "serving"),
+        beam_pipeline_args=["--runner=DataflowRunner", "--region=europe-west4"],
+    )
+    nodes = {c.id: c for c in built.components}
+    scoring = nodes[ids.SERVING_PERFORMANCE]
+    # A Beam component: TFMA runs where the pipeline's Beam args say (Dataflow on Vertex), as the Evaluator does.
+    assert scoring.executor_spec.beam_pipeline_args == ["--runner=DataflowRunner", "--region=europe-west4"]
+    assert scoring.inputs["examples"].producer_component_id == ids.EXAMPLE_GEN
+    assert scoring.inputs["schema"].producer_component_id == ids.SCHEMA_IMPORTER
+    assert scoring.inputs["model"].producer_component_id == ids.BASELINE_RESOLVER
 
 
 def test_decay_is_below_the_floor_or_too_far_below_the_models_own_evaluation() -> None:
