@@ -44,6 +44,7 @@ def connect(metadata_path: str | Path, create: bool = False, writable: bool = Fa
 
     Raises:
         FileNotFoundError: the store does not exist and create is False.
+        metadata_db.MetadataDbError: the file is damaged, locked or from a newer ML Metadata (a RunError).
     """
     path = Path(metadata_path)
     if not create and not path.exists():
@@ -57,7 +58,13 @@ def connect(metadata_path: str | Path, create: bool = False, writable: bool = Fa
         config.sqlite.connection_mode = modes.READWRITE
     else:
         config.sqlite.connection_mode = modes.READONLY
-    return _Store(config, path)
+    try:
+        return _Store(config, path)
+    except Exception as err:  # ML Metadata's RuntimeError quoting its SQL: name the file if it is the cause
+        found = metadata_db.diagnose(path, err) if path.is_file() else None
+        if found is None:
+            raise
+        raise found from None
 
 
 def _not_mlmd_internal_error(record: logging.LogRecord) -> bool:
@@ -292,6 +299,8 @@ def open_store(config: PipelineConfig, writable: bool = False) -> metadata_store
         raise damaged
     try:
         store = connect(path, writable=writable)
+    except RunError:
+        raise
     except Exception as err:  # a file that is not an ML Metadata database, or a newer schema
         found = metadata_db.diagnose(path, err)
         raise found or RunError(f"cannot open ML Metadata at {path}: {str(err).splitlines()[0]}", EXIT_USAGE) from None

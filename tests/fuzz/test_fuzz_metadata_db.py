@@ -223,3 +223,22 @@ def test_the_healthy_store_still_reads() -> None:
     for command in FUZZED_COMMANDS:
         code, err = run_command(home, command)
         assert code == EXIT_OK, (command, err)
+
+
+def test_a_run_on_a_damaged_store_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `run` opens the store to write: ML Metadata's RuntimeError quoting its CREATE TABLE was an
+    # internal error with a traceback.
+    from runners.cli import main
+    from tests.conftest import SMALL_DATA
+
+    _, data = _home()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "metadata.db").write_bytes(data[: len(data) // 3])
+    shutil.copytree(SMALL_DATA / "span-1", tmp_path / "data" / "span-1")
+    code = main(["run", "--home", str(home), "--data-root", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert code == EXIT_INPUT, err
+    assert "Traceback" not in err
+    assert f"ML Metadata at {home / 'metadata.db'} is damaged (SQLite: database disk image is malformed)" in err
+    assert not (home / "pipeline_root").exists()
