@@ -54,6 +54,8 @@ def _number_problem(value: str, feature_type: int) -> str | None:
             return "beyond the 64-bit integer range (CsvExampleGen reads such a column as text)"
         return None
     if feature_type == schema_pb2.FLOAT:
+        if _whole(cell) and not _INT64_MIN <= int(cell) <= _INT64_MAX:
+            return "an integer beyond the 64-bit range (CsvExampleGen reads such a column as text; write it as 1e30)"
         try:
             real = float(cell)
         except ValueError:
@@ -61,6 +63,47 @@ def _number_problem(value: str, feature_type: int) -> str | None:
         if not math.isfinite(real):
             return "not a finite number (NaN and infinity break Transform's statistics; leave the field empty instead)"
     return None
+
+
+def _whole(cell: bytes) -> bool:
+    """Whether CsvExampleGen's type inference takes a cell for an integer (int() of its bytes, as tfx_bsl)."""
+    try:
+        int(cell)
+    except ValueError:
+        return False
+    return True
+
+
+class _WholeColumns:
+    """FLOAT columns of a span whose every value so far is an integer, which CsvExampleGen reads as INT.
+
+    It infers one type per column over all files of a span: one value with a decimal point makes it
+    FLOAT; none, and the data gate stops the run with UNEXPECTED_DATA_TYPE ("Expected FLOAT but got INT").
+    """
+
+    def __init__(self) -> None:
+        self.first: dict[str, tuple[Path, int, str]] = {}  # column -> (file, line, value) of its first integer
+        self.fractional: set[str] = set()
+
+    def add(self, name: str, path: Path, line: int, value: str) -> None:
+        if name in self.fractional:
+            return
+        if _whole(value.encode("utf-8")):
+            self.first.setdefault(name, (path, line, value))
+        else:
+            self.fractional.add(name)
+
+    def problems(self) -> list[str]:
+        found = []
+        for name, (path, line, value) in self.first.items():
+            if name not in self.fractional:
+                found.append(
+                    f"{path}: column '{name}' holds only whole numbers in this span (e.g. {_shown(value)} on line "
+                    f"{line}), which CsvExampleGen reads as integers (INT), but the curated schema types '{name}' as "
+                    f"{_TYPE_NAMES[schema_pb2.FLOAT]}: the data gate would stop the run with UNEXPECTED_DATA_TYPE. "
+                    f"Write the numbers with a decimal point ({_shown(value)} as {_shown(value.strip() + '.0')})"
+                )
+        return found
 
 
 class _OneRecord:
@@ -140,13 +183,18 @@ def _encoding_problem(path: Path, data: bytes) -> str | None:
 
 
 def _check_file(
-    path: Path, schema: schema_pb2.Schema, expected_header: list[str] | None, schema_checks: bool
+    path: Path,
+    schema: schema_pb2.Schema,
+    expected_header: list[str] | None,
+    schema_checks: bool,
+    whole: _WholeColumns | None = None,
 ) -> tuple[list[str], list[str] | None, int]:
     """Checks one CSV file as CsvExampleGen reads it; returns (problems, its header, its number of data rows).
 
     CsvExampleGen splits the file at "\\n" only, takes the first line split at commas (no quoting)
     as the header, joins lines until their quotes balance (a quoted field may hold a newline) and
     parses each such record with Python's csv module. The same steps here find what would stop it.
+    `whole` collects the span's FLOAT columns that hold only integers.
     """
     try:
         data = path.read_bytes()
@@ -222,6 +270,8 @@ def _check_file(
                 why = _number_problem(value, feature_type) if value else None
                 if why:
                     bad_values.setdefault(name, []).append((line, row[index], why))
+                elif value and feature_type == schema_pb2.FLOAT and whole is not None:
+                    whole.add(name, path, line, value)
     except _Unbalanced as err:
         unparsable.append(
             (err.line, 'opens a quoted field (") that is never closed before the end of the file; close the quote')
@@ -295,14 +345,16 @@ def check_span(folder: str | Path, schema: schema_pb2.Schema, schema_checks: boo
     problems: list[str] = []
     header: list[str] | None = None
     rows = 0
+    whole = _WholeColumns()
     for path in csv_files:
-        found_problems, file_header, file_rows = _check_file(path, schema, header, schema_checks)
+        found_problems, file_header, file_rows = _check_file(path, schema, header, schema_checks, whole)
         problems += found_problems
         header = header or file_header
         rows += file_rows
     if rows == 0 and not problems:
         problems.append(f"{folder}: no data rows in any CSV file")
-    return problems
+    # Only when the files are otherwise fine: a column of bad values already has its message.
+    return problems or whole.problems()
 
 
 def require_readable(spans: Iterable[tuple[int, Path]], schema: schema_pb2.Schema, schema_path: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ml_metadata.metadata_store import metadata_store
@@ -19,7 +20,7 @@ from runners.quiet import quiet_libraries
 from runners.store import lineage as ln
 from runners.store import metadata as md
 from runners.store import tfma_files
-from runners.store.artifacts import read_json_object
+from runners.store.artifacts import CorruptArtifactError, read_json_object
 
 _T = TypeVar("_T")
 
@@ -208,11 +209,52 @@ _FILES = _Reader(
 )
 
 
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:160]}" if lines else type(err).__name__
+
+
 def _tfma_eval_config(uri: str) -> Any:
     import tensorflow_model_analysis as tfma
+    from google.protobuf import json_format
     from tensorflow_model_analysis.writers import eval_config_writer
 
-    return eval_config_writer.load_eval_run(uri)[0] or tfma.EvalConfig()
+    # Not JSON, not UTF-8, nested too deep: named by read_json_object; a missing file is TFMA's default.
+    read_json_object(uri, tfma_files.EVAL_CONFIG_FILE)
+    try:
+        return eval_config_writer.load_eval_run(uri)[0] or tfma.EvalConfig()
+    except (json_format.ParseError, ValueError) as err:  # fields an EvalRun lacks, no TFMA version
+        path = Path(uri) / tfma_files.EVAL_CONFIG_FILE
+        raise CorruptArtifactError(path, f"is not the EvalRun TFMA writes ({_first_line(err)})") from None
+
+
+def _read_with_tfma(uri: str, prefix: str, message: Any, read: Callable[[], _T], one: bool = False) -> _T:
+    """Runs one of TFMA's readers of an evaluation's `prefix`* files; when it fails, names the damaged file.
+
+    TFMA's own errors name no file ("DataLossError: corrupted record at 12"), and a validations file
+    without its one record is an AssertionError.
+
+    Args:
+        uri: the evaluation folder.
+        prefix: "metrics", "plots" or "validations".
+        message: the protobuf class of the files' records.
+        read: the TFMA call.
+        one: the files hold exactly one record (the validation result).
+
+    Raises:
+        CorruptArtifactError: a file is missing, cut short, holds other records or fails its checksum (exit 3).
+    """
+    try:
+        return read()
+    except Exception as err:  # the call reads only these files: whatever stops it is the files' damage
+        files = sorted(p for p in Path(uri).glob(f"{prefix}*") if p.is_file())
+        where = files[0] if len(files) == 1 else Path(uri) / f"{prefix}*"
+        if not files:
+            raise CorruptArtifactError(where, "is missing from the evaluation") from None
+        count = sum(len(tfma_files.records_of(path, message)) for path in files)
+        if one and count != 1:
+            raise CorruptArtifactError(where, f"holds {count} records, not the one {message.DESCRIPTOR.name}") from None
+        raise CorruptArtifactError(where, f"fails TFMA's checks ({_first_line(err)}; a changed byte?)") from None
 
 
 def _tfma_parse_config(text: str) -> Any:
@@ -225,7 +267,8 @@ def _tfma_parse_config(text: str) -> Any:
 def _tfma_metrics(uri: str) -> Iterable[Any]:
     import tensorflow_model_analysis as tfma
 
-    return tfma.load_metrics(uri)
+    message = tfma_files.metrics_proto().MetricsForSlice
+    return _read_with_tfma(uri, "metrics", message, lambda: list(tfma.load_metrics(uri)))
 
 
 def _tfma_slice_key(proto: Any) -> tuple[tuple[str, Any], ...]:
@@ -237,7 +280,8 @@ def _tfma_slice_key(proto: Any) -> tuple[tuple[str, Any], ...]:
 def _tfma_validation(uri: str) -> Any:
     import tensorflow_model_analysis as tfma
 
-    return tfma.load_validation_result(uri)
+    message = tfma_files.validation_proto().ValidationResult
+    return _read_with_tfma(uri, "validations", message, lambda: tfma.load_validation_result(uri), one=True)
 
 
 def _tfma_thresholds(config: Any, baseline_names: set[str]) -> list[tuple[str, bool, Any, Any]]:
@@ -469,7 +513,8 @@ def read_metrics(evaluation_uris: Sequence[str]) -> tuple[dict[str, dict[str, fl
             try:
                 found[uri] = read_evaluation(uri)[0]
             except Exception as err:  # a deleted or partial artifact: the caller names it, keeps the others
-                unreadable[uri] = type(err).__name__
+                # A damaged file's own message names it and says what to do.
+                unreadable[uri] = str(err) if isinstance(err, CorruptArtifactError) else type(err).__name__
                 found[uri] = {}
     return found, unreadable
 
@@ -491,12 +536,28 @@ def read_trusted_reason(uri: str) -> str | None:
         CorruptArtifactError: trusted.json exists but is not the object the Evaluator writes.
     """
     document = read_json_object(uri, TRUSTED_FILE, required=_TRUSTED_FIELDS)
-    if document is None or document["passed"]:
+    if document is None:
+        return None
+    # What pipeline/trusted_set.py writes; the sentence below formats these as numbers.
+    numbers = [document[key] for key in ("rows", "change", "max_drop")]
+    if not (
+        isinstance(document["passed"], bool)
+        and isinstance(document["spans"], list)
+        and all(isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n) for n in numbers)
+    ):
+        raise CorruptArtifactError(
+            Path(uri) / TRUSTED_FILE, "is not {spans: [...], rows, change, max_drop: number, passed: true or false}"
+        )
+    if document["passed"]:
         return None
     spans = ", ".join(str(span) for span in document["spans"])
     # Files written before the significance test have no p-value.
     p_value = document.get("p_value")
-    evidence = "" if not isinstance(p_value, int | float) else f", p = {p_value:.2g} that the models are equal"
+    evidence = (
+        f", p = {p_value:.2g} that the models are equal"
+        if isinstance(p_value, int | float) and not isinstance(p_value, bool)
+        else ""
+    )
     return (
         f"earlier span{'s' if len(document['spans']) != 1 else ''} {spans} ({document['rows']} rows): "
         f"binary_accuracy (change vs baseline) = {document['change']:+.4f}, beyond the allowed change "

@@ -6,6 +6,7 @@ rather than from guessed paths.
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,6 +18,7 @@ from ml_metadata.proto.metadata_store_pb2 import Artifact, Context, Event, Execu
 
 from pipeline.config import PipelineConfig
 from runners.errors import EXIT_USAGE, RunError
+from runners.store import metadata_db
 
 __all__ = ["Artifact", "Event", "Execution"]
 
@@ -42,6 +44,7 @@ def connect(metadata_path: str | Path, create: bool = False, writable: bool = Fa
 
     Raises:
         FileNotFoundError: the store does not exist and create is False.
+        metadata_db.MetadataDbError: the file is damaged, locked or from a newer ML Metadata (a RunError).
     """
     path = Path(metadata_path)
     if not create and not path.exists():
@@ -55,7 +58,47 @@ def connect(metadata_path: str | Path, create: bool = False, writable: bool = Fa
         config.sqlite.connection_mode = modes.READWRITE
     else:
         config.sqlite.connection_mode = modes.READONLY
-    return metadata_store.MetadataStore(config)
+    try:
+        return _Store(config, path)
+    except Exception as err:  # ML Metadata's RuntimeError quoting its SQL: name the file if it is the cause
+        found = metadata_db.diagnose(path, err) if path.is_file() else None
+        if found is None:
+            raise
+        raise found from None
+
+
+def _not_mlmd_internal_error(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("mlmd client ")
+
+
+class _Store(metadata_store.MetadataStore):
+    """ML Metadata over a home's metadata.db; a query that fails on a damaged or locked file names it.
+
+    ML Metadata finds a damaged page only when a query reads it, and says so as an InternalError quoting
+    the SQL; metadata_db.diagnose turns that into a MetadataDbError. Other errors (NotFoundError for
+    an unknown type, ...) pass through as they are.
+    """
+
+    def __init__(self, config: metadata_store_pb2.ConnectionConfig, path: Path) -> None:
+        super().__init__(config)
+        self.path = path
+        # ML Metadata logs each InternalError as a warning before raising it: on a damaged file that
+        # is the SQL it ran, printed above the one line this store raises instead.
+        absl_logger = logging.getLogger("absl")
+        if _not_mlmd_internal_error not in absl_logger.filters:
+            absl_logger.addFilter(_not_mlmd_internal_error)
+
+    # Every query of ml-metadata 1.16's MetadataStore goes through _call (after its retries).
+    def _call(self, method_name: Any, request: Any, response: Any, extra_options: Any = None) -> Any:
+        from ml_metadata import errors
+
+        try:
+            return super()._call(method_name, request, response, extra_options)
+        except errors.StatusError as err:
+            found = metadata_db.diagnose(self.path, err, opening=False)
+            if found is None:
+                raise
+            raise found from None
 
 
 def node_context_name(pipeline_name: str, node_id: str) -> str:
@@ -251,10 +294,16 @@ def open_store(config: PipelineConfig, writable: bool = False) -> metadata_store
             "pass --home (or set TAXI_PIPELINE_HOME) to that folder, or run the pipeline first",
             EXIT_USAGE,
         )
+    damaged = metadata_db.unreadable_values(path)
+    if damaged is not None:
+        raise damaged
     try:
         store = connect(path, writable=writable)
+    except RunError:
+        raise
     except Exception as err:  # a file that is not an ML Metadata database, or a newer schema
-        raise RunError(f"cannot open ML Metadata at {path}: {err}", EXIT_USAGE) from None
+        found = metadata_db.diagnose(path, err)
+        raise found or RunError(f"cannot open ML Metadata at {path}: {str(err).splitlines()[0]}", EXIT_USAGE) from None
     if pipeline_context(store, config.pipeline_name) is None:
         raise RunError(
             f"ML Metadata at {path} records no run of pipeline '{config.pipeline_name}' (pipeline_name in the "

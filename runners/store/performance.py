@@ -16,7 +16,7 @@ from ml_metadata.metadata_store import metadata_store
 from pipeline import ids
 from pipeline.serving_performance import ACCURACY, AUC, PERFORMANCE_FILE, decay_reasons
 from runners.store import metadata as md
-from runners.store.artifacts import read_json_object
+from runners.store.artifacts import CorruptArtifactError, read_json_object
 from runners.store.evaluations import read_evaluation
 from runners.store.lineage import find_pushes, seconds
 
@@ -61,6 +61,36 @@ class SpanPerformance:
         return {**dataclasses.asdict(self), "decayed": self.decayed}
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _checked(document: dict[str, Any], uri: str) -> dict[str, Any]:
+    """performance.json as ServingModelPerformance writes it, else CorruptArtifactError naming the file.
+
+    The fields this module turns into numbers: a span that is an integer, floats that are numbers,
+    overall metrics and slices that are objects of numbers.
+    """
+    problem = ""
+    overall = document.get("overall")
+    slices = document.get("slices")
+    if not isinstance(document["span"], int) or isinstance(document["span"], bool):
+        problem = f"holds span {document['span']!r:.40}, not an integer"
+    elif not isinstance(document["scored"], bool):
+        problem = f"holds scored {document['scored']!r:.40}, not true or false"
+    elif any(not _is_number(document.get(key, 0)) for key in ("min_binary_accuracy", "max_accuracy_drop")):
+        problem = "holds a min_binary_accuracy or max_accuracy_drop that is not a number"
+    elif overall is not None and not (
+        isinstance(overall, dict) and all(_is_number(overall.get(k, 0)) for k in ("rows", ACCURACY, AUC))
+    ):
+        problem = f"holds overall metrics that are not {{rows, {ACCURACY}, {AUC}: number}}"
+    elif slices is not None and not (isinstance(slices, dict) and all(isinstance(v, dict) for v in slices.values())):
+        problem = "holds slices that are not {slice: {metric: number}}"
+    if problem:
+        raise CorruptArtifactError(f"{uri.rstrip('/')}/{PERFORMANCE_FILE}", problem)
+    return document
+
+
 def _reference(store: metadata_store.MetadataStore, blessing: md.Artifact | None) -> dict[str, float]:
     """The overall metrics of the evaluation the model was blessed on (same Evaluator execution)."""
     evaluator = md.producer(store, blessing) if blessing is not None else None
@@ -75,6 +105,7 @@ def _record(
     document = read_json_object(outputs[0].uri, PERFORMANCE_FILE, required=_REQUIRED) if outputs else None
     if document is None:
         return None
+    document = _checked(document, outputs[0].uri)
     models = md.inputs(store, execution, "model")
     blessings = md.inputs(store, execution, "model_blessing")
     model = models[0] if models else None

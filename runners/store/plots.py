@@ -8,11 +8,11 @@ its pictures in milliseconds.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 from runners.store import tfma_files
+from runners.store.artifacts import CorruptArtifactError, read_json
 
 # The Trainer's per-epoch Keras history in its model_run output (models/trainer.py's HISTORY_FILE:
 # runners do not import model code).
@@ -69,6 +69,9 @@ def read_plots(evaluation_uri: str) -> dict[str, SlicePlots]:
 
     Returns:
         Slice name -> plots; {} when the evaluation computed no plots (older eval configs).
+
+    Raises:
+        CorruptArtifactError: a plots file is cut short or holds other records (exit 3).
     """
     files = sorted(Path(evaluation_uri).glob("plots*"))
     if not files:
@@ -76,8 +79,7 @@ def read_plots(evaluation_uri: str) -> dict[str, SlicePlots]:
     pb2 = tfma_files.metrics_proto()
     found: dict[str, SlicePlots] = {}
     for path in files:
-        for record in tfma_files.tfrecords(path):
-            plots = pb2.PlotsForSlice.FromString(record)
+        for plots in tfma_files.records_of(path, pb2.PlotsForSlice):
             name = _slice_name(plots.slice_key)
             for item in plots.plot_keys_and_values:
                 # The baseline model's plots carry its name; the candidate's are the ones without
@@ -108,13 +110,24 @@ def read_plots(evaluation_uri: str) -> dict[str, SlicePlots]:
     return found
 
 
+def _is_float(value: Any) -> bool:
+    """A JSON number that float() takes (an integer of 400 digits overflows it)."""
+    return isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**1023)
+
+
 def read_history(model_run_uri: str) -> dict[str, list[float]] | None:
-    """Reads the Trainer's per-epoch history (loss, val_loss, metrics), or None when it wrote none."""
-    path = Path(model_run_uri) / HISTORY_FILE
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """Reads the Trainer's per-epoch history (loss, val_loss, metrics), or None when it wrote none.
+
+    Raises:
+        CorruptArtifactError: history.json is there but is not {name: [number per epoch]} (exit 3).
+    """
+    document = read_json(model_run_uri, HISTORY_FILE)
+    if document is None:
         return None
-    if not isinstance(document, dict):
-        return None
-    return {str(k): [float(v) for v in vs] for k, vs in document.items() if isinstance(vs, list)}
+    # What models/trainer.py writes: Keras's History.history, a list of numbers per metric (NaN when
+    # training diverged). Anything else is a damaged file, not "no history".
+    if not isinstance(document, dict) or not all(
+        isinstance(values, list) and all(_is_float(v) for v in values) for values in document.values()
+    ):
+        raise CorruptArtifactError(Path(model_run_uri) / HISTORY_FILE, "is not {metric: [one number per epoch]}")
+    return {str(name): [float(v) for v in values] for name, values in document.items()}

@@ -13,6 +13,7 @@ import builtins
 import importlib.util
 import json
 import math
+import os
 import re
 import struct
 import sys
@@ -20,6 +21,10 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
+
+from google.protobuf.message import DecodeError
+
+from runners.store.artifacts import CorruptArtifactError, read_json_object
 
 _PACKAGE = "tensorflow_model_analysis"
 _PROTO_PACKAGE = f"{_PACKAGE}.proto"
@@ -80,10 +85,14 @@ def validation_proto() -> ModuleType:
 def tfrecords(path: Path) -> Iterator[bytes]:
     """The records of a TFRecord file: length (8 bytes), its CRC (4), data, the data's CRC (4)."""
     with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
         while header := handle.read(12):
             if len(header) < 12:
                 raise ValueError(f"{path}: truncated record header")
             (length,) = struct.unpack("<Q", header[:8])
+            # A damaged length (up to 2**64) would have read() allocate that much before finding the end.
+            if length > size - handle.tell():
+                raise ValueError(f"{path}: truncated record")
             data = handle.read(length)
             if len(data) < length or len(handle.read(4)) < 4:
                 raise ValueError(f"{path}: truncated record")
@@ -96,9 +105,39 @@ def _output_files(folder: Path, kind: str) -> list[Path]:
     return files or sorted(p for p in folder.glob(f"{kind}*") if p.is_file())
 
 
+class DamagedRecordsError(CorruptArtifactError, ValueError):
+    """A TFRecord file of an evaluation that is cut short or holds other records (exit 3).
+
+    Also a ValueError, which tfrecords() raises, so a caller that falls back on one still does.
+    """
+
+
+def records_of(path: Path, message: Any) -> list[Any]:
+    """Every record of one of TFMA's TFRecord files, parsed as `message` (a protobuf message class).
+
+    Raises:
+        DamagedRecordsError: the file is cut short or holds a record that is not such a message.
+    """
+    try:
+        return [message.FromString(record) for record in tfrecords(path)]
+    except ValueError as err:  # tfrecords' own, naming the path already
+        raise DamagedRecordsError(path, f"is not a whole TFRecord file ({str(err).rsplit(': ', 1)[-1]})") from None
+    except (DecodeError, RecursionError):  # random bytes, another file's records, or nesting too deep
+        raise DamagedRecordsError(path, f"holds a record that is not a {message.DESCRIPTOR.name}") from None
+
+
+EVAL_CONFIG_FILE = "eval_config.json"
+
+
 def _baseline_names(uri: Path) -> set[str]:
-    config = json.loads((uri / "eval_config.json").read_text()).get("evalConfig", {})
-    return {spec.get("name", "") for spec in config.get("modelSpecs", []) if spec.get("isBaseline")}
+    document = read_json_object(uri, EVAL_CONFIG_FILE)
+    if document is None:
+        raise FileNotFoundError(f"{uri} holds no {EVAL_CONFIG_FILE}")
+    config = document.get("evalConfig", {})
+    specs = config.get("modelSpecs", []) if isinstance(config, dict) else None
+    if not isinstance(specs, list) or not all(isinstance(spec, dict) for spec in specs):
+        raise CorruptArtifactError(uri / EVAL_CONFIG_FILE, "holds no list of modelSpecs objects under evalConfig")
+    return {spec.get("name", "") for spec in specs if spec.get("isBaseline")}
 
 
 def overall_metrics(uri: str) -> dict[str, float]:
@@ -108,7 +147,8 @@ def overall_metrics(uri: str) -> dict[str, float]:
     (no sub key, no named output), undefined (NaN) values left out.
 
     Raises:
-        FileNotFoundError, ValueError, ImportError: the output cannot be read this way.
+        FileNotFoundError, ImportError: the output cannot be read this way.
+        CorruptArtifactError: a metrics file or eval_config.json is damaged (exit 3).
     """
     folder = Path(uri)
     files = sorted(p for p in folder.glob("metrics*") if p.is_file())
@@ -118,8 +158,7 @@ def overall_metrics(uri: str) -> dict[str, float]:
     baselines = _baseline_names(folder)
     found: dict[str, float] = {}
     for path in files:
-        for record in tfrecords(path):
-            metrics = proto.MetricsForSlice.FromString(record)
+        for metrics in records_of(path, proto.MetricsForSlice):
             if metrics.slice_key.single_slice_keys:
                 continue
             for item in metrics.metric_keys_and_values:

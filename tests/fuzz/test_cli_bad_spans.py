@@ -1,7 +1,8 @@
-"""`taxi-pipeline run` on a span with a NUL byte, a UTF-16 BOM or integers written as floats: one line
-on stderr naming the file and the line, exit code 3, no traceback, and no TFX component run.
+"""`taxi-pipeline run` on a span with a NUL byte, a UTF-16 BOM, integers written as floats or a FLOAT
+column of whole numbers only: one line on stderr naming the file and the line, exit code 3, no
+traceback, and no TFX component run.
 
-The three cases go through the CLI's entry function in this process (TFX is imported once); the
+The cases go through the CLI's entry function in this process (TFX is imported once); the
 NUL byte, the crash the issue reported, also through `python -m runners` in a subprocess.
 """
 
@@ -41,10 +42,31 @@ def _hour_as_float() -> bytes:
     return b"".join([*LINES[:6], (",".join(cells) + "\n").encode(), *LINES[7:]])
 
 
+def _whole_fares() -> bytes:
+    # Found by a real run (the data gate stopped it with "Expected data of type: FLOAT but got INT",
+    # naming no file and advising a schema change): every fare of the span in whole dollars.
+    index = HEADER.index("fare")
+    lines = [LINES[0]]
+    for raw in LINES[1:]:
+        cells = raw.decode().rstrip("\r\n").split(",")
+        cells[index] = str(round(float(cells[index]))) if cells[index] else ""
+        lines.append((",".join(cells) + "\n").encode())
+    return b"".join(lines)
+
+
+FIRST_FARE = str(round(float(LINES[1].decode().split(",")[HEADER.index("fare")])))
+
 CASES = {
     "nul": (_with_nul, "line 7 contains a NUL byte"),
     "utf16": (_utf16, "line 1 starts with a UTF-16 byte-order mark"),
     "float": (_hour_as_float, f"column 'trip_start_hour' holds '{HOUR}.0' on line 7, not an integer"),
+    "whole floats": (
+        _whole_fares,
+        f"column 'fare' holds only whole numbers in this span (e.g. '{FIRST_FARE}' on line 2), which CsvExampleGen "
+        "reads as integers (INT), but the curated schema types 'fare' as a number (FLOAT): the data gate would stop "
+        f"the run with UNEXPECTED_DATA_TYPE. Write the numbers with a decimal point ('{FIRST_FARE}' as "
+        f"'{FIRST_FARE}.0')",
+    ),
 }
 
 

@@ -8,14 +8,10 @@ PipelineJob from it that carries our pipeline root, service account and paramete
 from __future__ import annotations
 
 import json
-import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
 
 from pipeline import ids
 from pipeline import pipeline as taxi_pipeline
@@ -23,12 +19,20 @@ from pipeline.config import ConfigError, PipelineConfig, check_vertex, load_conf
 from runners import vertex
 from runners.cli import main
 from runners.errors import RunError
+from tests.unit.vertex_fixtures import (
+    CLI_FLAGS,
+    DATA_ROOT,
+    HOME,
+    IMAGE,
+    PROJECT,
+    build_job,
+    compile_spec,
+    vertex_config,
+)
 
-PROJECT = "test-project"
-IMAGE = "us-central1-docker.pkg.dev/test-project/taxi/taxi-pipeline:3f2a9c1"
+pytestmark = pytest.mark.usefixtures("no_network")
+
 SERVICE_ACCOUNT = "taxi-pipeline@test-project.iam.gserviceaccount.com"
-HOME = "gs://test-bucket/taxi-pipeline"
-DATA_ROOT = "gs://test-bucket/taxi-data"
 BEAM_COMPONENTS = (
     ids.EXAMPLE_GEN,
     ids.STATISTICS_GEN,
@@ -42,50 +46,22 @@ BASELINE_TASKS = (
 )
 # Every task of the spec: our components, the window step (in place of the resolver) and the baseline.
 TASKS = {*ids.COMPONENTS, ids.SPAN_WINDOW_EXAMPLES, *BASELINE_TASKS}
-CLI_FLAGS = ["--gcp-project", PROJECT, "--image", IMAGE, "--home", HOME, "--data-root", DATA_ROOT]
+# What the spec tests compile with beyond the shared values: the settings they look for in it.
+SPEC_SETTINGS: dict[str, Any] = {
+    "service_account": SERVICE_ACCOUNT,
+    "training_accelerator_type": "NVIDIA_TESLA_T4",
+    "training_accelerator_count": 1,
+    "endpoint_name": "taxi-endpoint",
+    "traffic_percentage": 20,
+}
 
 
 def _config(**overrides: Any) -> PipelineConfig:
-    values: dict[str, Any] = {
-        "gcp_project": PROJECT,
-        "image": IMAGE,
-        "home": HOME,
-        "data_root": DATA_ROOT,
-        "service_account": SERVICE_ACCOUNT,
-        "training_accelerator_type": "NVIDIA_TESLA_T4",
-        "training_accelerator_count": 1,
-        "endpoint_name": "taxi-endpoint",
-        "traffic_percentage": 20,
-    }
-    values.update(overrides)
-    return load_config("vertex", overrides=values, environ={})
+    return vertex_config(**{**SPEC_SETTINGS, **overrides})
 
 
 def _compile(path: Path, **overrides: Any) -> dict[str, Any]:
-    vertex.compile_pipeline(_config(**overrides), str(path))
-    spec: dict[str, Any] = json.loads(path.read_text())
-    return spec
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_network() -> Iterator[None]:
-    """Fails any Python-level connection or name lookup: compiling and preparing a job must stay offline."""
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"network access attempted: {args[:2]}")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(socket.socket, "connect", refuse)
-        patch.setattr(socket, "getaddrinfo", refuse)
-        patch.setattr(socket, "create_connection", refuse)
-        yield
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI reads TAXI_PIPELINE_* from the environment; tests give their values as flags."""
-    for name in [n for n in os.environ if n.startswith("TAXI_PIPELINE_")]:
-        monkeypatch.delenv(name)
+    return compile_spec(_config(**overrides), path)
 
 
 @pytest.fixture(scope="module")
@@ -293,7 +269,7 @@ def test_cloud_values_are_validated_when_the_config_is_built() -> None:
 
 def test_aiplatform_builds_the_job_with_our_root_account_and_parameters(spec_file: Path) -> None:
     config = _config(labels=["app=taxi-pipeline", "team=ml"])
-    job = vertex.build_job(config, str(spec_file), {"train_args": '{"num_steps": 50}'}, AnonymousCredentials())
+    job = build_job(config, spec_file, {"train_args": '{"num_steps": 50}'})
     request = vertex.create_request(config, job)
     assert request.parent == f"projects/{PROJECT}/locations/us-central1"
     assert request.pipeline_job_id == job.job_id
@@ -309,14 +285,14 @@ def test_aiplatform_builds_the_job_with_our_root_account_and_parameters(spec_fil
 
 
 def test_caching_flag_reaches_every_task_of_the_job(spec_file: Path) -> None:
-    job = vertex.build_job(_config(enable_cache=False), str(spec_file), {}, AnonymousCredentials())
+    job = build_job(_config(enable_cache=False), spec_file)
     tasks = vertex.create_request(_config(), job).pipeline_job.pipeline_spec["root"]["dag"]["tasks"]
     assert {name: task["cachingOptions"]["enableCache"] for name, task in tasks.items()} == dict.fromkeys(tasks, False)
 
 
 def test_aiplatform_rejects_a_parameter_the_spec_does_not_declare(spec_file: Path) -> None:
     with pytest.raises(RunError, match="window_spans"):
-        vertex.build_job(_config(), str(spec_file), {"window_spans": "4"}, AnonymousCredentials())
+        build_job(_config(), spec_file, {"window_spans": "4"})
 
 
 @pytest.mark.usefixtures("clean_env")

@@ -9,14 +9,10 @@ server's answer, a recording stand-in for the client plays it; what is checked i
 from __future__ import annotations
 
 import json
-import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
 from google.cloud.aiplatform_v1.types import schedule as gca_schedule
 from google.cloud.aiplatform_v1.types import schedule_service
 
@@ -25,52 +21,34 @@ from runners import vertex
 from runners.cli import main
 from runners.commands import vertex as vertex_command
 from runners.errors import EXIT_COMPONENT, EXIT_USAGE, RunError
+from tests.unit.vertex_fixtures import (
+    CLI_FLAGS,
+    DATA_ROOT,
+    HOME,
+    IMAGE,
+    PROJECT,
+    build_job,
+    compile_spec,
+    vertex_config,
+)
 
-PROJECT = "test-project"
-IMAGE = "us-central1-docker.pkg.dev/test-project/taxi/taxi-pipeline:3f2a9c1"
-HOME = "gs://test-bucket/taxi-pipeline"
-DATA_ROOT = "gs://test-bucket/taxi-data"
+pytestmark = pytest.mark.usefixtures("no_network")
+
 NETWORK = "projects/123456789/global/networks/taxi-vpc"
 SUBNETWORK = "regions/us-central1/subnetworks/taxi-subnet"
 KEY = "projects/test-project/locations/us-central1/keyRings/taxi/cryptoKeys/pipeline"
-CLI_FLAGS = ["--gcp-project", PROJECT, "--image", IMAGE, "--home", HOME, "--data-root", DATA_ROOT]
-
-
-def _config(**overrides: Any) -> PipelineConfig:
-    values: dict[str, Any] = {"gcp_project": PROJECT, "image": IMAGE, "home": HOME, "data_root": DATA_ROOT}
-    values.update(overrides)
-    return load_config("vertex", overrides=values, environ={})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_network() -> Iterator[None]:
-    """Fails any Python-level connection or name lookup: nothing here may reach Google Cloud."""
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"network access attempted: {args[:2]}")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(socket.socket, "connect", refuse)
-        patch.setattr(socket, "getaddrinfo", refuse)
-        patch.setattr(socket, "create_connection", refuse)
-        yield
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [n for n in os.environ if n.startswith("TAXI_PIPELINE_")]:
-        monkeypatch.delenv(name)
+_config = vertex_config
 
 
 @pytest.fixture(scope="module")
 def spec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("vertex-submit") / "pipeline.json"
-    vertex.compile_pipeline(_config(), str(path))
+    compile_spec(_config(), path)
     return path
 
 
 def _job(spec_file: Path, config: PipelineConfig) -> Any:
-    return vertex.build_job(config, str(spec_file), {}, AnonymousCredentials())
+    return build_job(config, spec_file)
 
 
 class _Buckets:
