@@ -82,20 +82,37 @@ def validation_proto() -> ModuleType:
     return _proto_module("validation_result_pb2")
 
 
+def masked_crc(data: bytes) -> bytes:
+    """TFRecord's checksum of `data`: CRC-32C, rotated and offset ("masked") as TensorFlow writes it."""
+    import google_crc32c
+
+    crc = google_crc32c.value(data)
+    return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
+
+
 def tfrecords(path: Path) -> Iterator[bytes]:
-    """The records of a TFRecord file: length (8 bytes), its CRC (4), data, the data's CRC (4)."""
+    """The records of a TFRecord file: length (8 bytes), its CRC (4), data, the data's CRC (4).
+
+    Both checksums are checked, as TensorFlow's reader does: a changed byte inside a number would
+    otherwise be read as another number.
+    """
     with path.open("rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         while header := handle.read(12):
             if len(header) < 12:
                 raise ValueError(f"{path}: truncated record header")
+            if masked_crc(header[:8]) != header[8:]:
+                raise ValueError(f"{path}: corrupted record header (checksum mismatch)")
             (length,) = struct.unpack("<Q", header[:8])
             # A damaged length (up to 2**64) would have read() allocate that much before finding the end.
             if length > size - handle.tell():
                 raise ValueError(f"{path}: truncated record")
             data = handle.read(length)
-            if len(data) < length or len(handle.read(4)) < 4:
+            footer = handle.read(4)
+            if len(data) < length or len(footer) < 4:
                 raise ValueError(f"{path}: truncated record")
+            if masked_crc(data) != footer:
+                raise ValueError(f"{path}: corrupted record (checksum mismatch)")
             yield data
 
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import struct
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import google_crc32c
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -26,6 +24,7 @@ from runners.errors import EXIT_INPUT
 from runners.store import evaluations, plots, tfma_files
 from runners.store.artifacts import CorruptArtifactError
 from tests.fuzz.test_fuzz_artifacts import damaged, json_values
+from tests.tfrecord_files import tfrecord_bytes
 
 pytestmark = pytest.mark.fuzz
 
@@ -41,19 +40,9 @@ EVAL_CONFIG = {
 }
 
 
-def _masked_crc(data: bytes) -> bytes:
-    # TFRecord's checksum: CRC-32C, rotated and offset ("masked") as tensorflow/core/lib/hash/crc32c.h does.
-    crc = google_crc32c.value(data)
-    return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
-
-
 def tfrecord(records: list[bytes]) -> bytes:
     """A TFRecord file TensorFlow itself reads: every length and record with its checksum."""
-    out = b""
-    for data in records:
-        length = struct.pack("<Q", len(data))
-        out += length + _masked_crc(length) + data + _masked_crc(data)
-    return out
+    return tfrecord_bytes(records)
 
 
 def _metrics() -> bytes:

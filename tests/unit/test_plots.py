@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
 from runners.store import plots, tfma_files
+from tests.tfrecord_files import write_tfrecords
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _write_records(path: Path, records: list[bytes]) -> None:
-    with path.open("wb") as stream:
-        for data in records:
-            # Length, its CRC, data, its CRC: the reader skips the CRCs, so zeros stand in for them.
-            stream.write(struct.pack("<Q", len(data)) + b"\0" * 4 + data + b"\0" * 4)
+    write_tfrecords(path, records)
 
 
 def _plots_for_slice(hour: int | None, positives: float, negatives: float) -> bytes:

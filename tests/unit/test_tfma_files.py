@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from runners.store import tfma_files
+from tests.tfrecord_files import write_tfrecords
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,10 +35,7 @@ def _write_evaluation(folder: Path) -> None:
     item.key.name, item.key.model_name = "binary_accuracy", "candidate"
     item.value.double_value.value = 0.5
     records.append(sliced)
-    with (folder / "metrics-00000-of-00001.tfrecord").open("wb") as handle:
-        for record in records:
-            data = record.SerializeToString()
-            handle.write(struct.pack("<Q", len(data)) + b"\0" * 4 + data + b"\0" * 4)
+    write_tfrecords(folder / "metrics-00000-of-00001.tfrecord", [record.SerializeToString() for record in records])
     config = {"evalConfig": {"modelSpecs": [{"name": "candidate"}, {"name": "baseline", "isBaseline": True}]}}
     (folder / "eval_config.json").write_text(json.dumps(config))
 
@@ -76,16 +73,16 @@ def test_steps_run_are_the_step_of_the_last_validation_in_the_tensorboard_log(tm
     from runners.store.lineage import steps_run
 
     (tmp_path / "validation").mkdir()
-    with (tmp_path / "validation" / "events.out.tfevents.1.host.1.v2").open("wb") as handle:
-        for step, tag in (
-            (0, "epoch_loss"),
-            (100, "evaluation_loss_vs_iterations"),
-            (200, "evaluation_loss_vs_iterations"),
-        ):
-            event = event_pb2.Event(step=step)
-            event.summary.value.add(tag=tag)
-            data = event.SerializeToString()
-            handle.write(struct.pack("<Q", len(data)) + b"\0" * 4 + data + b"\0" * 4)
+    events = []
+    for step, tag in (
+        (0, "epoch_loss"),
+        (100, "evaluation_loss_vs_iterations"),
+        (200, "evaluation_loss_vs_iterations"),
+    ):
+        event = event_pb2.Event(step=step)
+        event.summary.value.add(tag=tag)
+        events.append(event.SerializeToString())
+    write_tfrecords(tmp_path / "validation" / "events.out.tfevents.1.host.1.v2", events)
     # Early stopping after two epochs of 100: 200 steps run, whatever train_steps said.
     assert steps_run(SimpleNamespace(uri=str(tmp_path))) == 200
     assert steps_run(SimpleNamespace(uri=str(tmp_path / "gone"))) is None
@@ -197,3 +194,16 @@ def test_an_evaluation_is_read_without_importing_tensorflow(tmp_path: Path) -> N
         "'tensorflow_model_analysis.proto.config_pb2', 'tensorflow_model_analysis.proto.metrics_for_slice_pb2', "
         "'tensorflow_model_analysis.proto.validation_result_pb2'"
     )
+
+
+def test_a_changed_byte_inside_a_record_is_a_checksum_error_not_another_number(tmp_path: Path) -> None:
+    folder = tmp_path / "evaluation"
+    folder.mkdir()
+    _write_evaluation(folder)
+    path = folder / "metrics-00000-of-00001.tfrecord"
+    assert tfma_files.overall_metrics(str(folder))  # read whole before the damage
+    data = bytearray(path.read_bytes())
+    data[-6] ^= 0x01  # inside the last record's data (its 4-byte checksum follows)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        list(tfma_files.tfrecords(path))
