@@ -13,9 +13,10 @@ setup-dev:
 run: setup
 	.venv/bin/taxi-pipeline run $(ARGS)
 
-## test: the whole suite, end-to-end tests included (two worker processes, a test module stays on one)
+## test: the whole suite, end-to-end tests included (two worker processes, a test module stays on one;
+## longest modules first, in the order tests/e2e/conftest.py sets, which --no-loadscope-reorder keeps)
 test: setup-dev
-	.venv/bin/python -m pytest -n 2 --dist loadfile --durations=20 $(ARGS)
+	.venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=20 $(ARGS)
 
 ## test-fast: unit tests only
 test-fast: setup-dev

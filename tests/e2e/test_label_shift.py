@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import SMALL_DATA, CliResult, make_data_root, run_cli, run_pipeline
+from tests.e2e.conftest import SMALL_DATA, CliResult, SavedFirstRun, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -51,11 +51,9 @@ class Stopped:
 
 
 @pytest.fixture(scope="module")
-def stopped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stopped]:
-    base = tmp_path_factory.mktemp("label-shift")
-    data_root = make_data_root(base)
-    home = base / "home"
-    first = json.loads(run_pipeline(home, data_root, "--json").stdout)
+def stopped(span_1_run: SavedFirstRun) -> Iterator[Stopped]:
+    start = span_1_run.restore()
+    home, data_root, first = start.home, start.data_root, start.summary
     assert first["pushed"], "span 1 must train and push"
     write_scrambled_span(SMALL_DATA / "span-2", data_root / "span-2")
     result = run_cli("run", "--home", str(home), "--data-root", str(data_root), "--train-steps", "30")

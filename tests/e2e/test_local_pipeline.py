@@ -16,7 +16,7 @@ import pytest
 from pipeline import ids
 from runners.home.fastpath import MANIFEST_NAME
 from runners.store import metadata as md
-from tests.e2e.conftest import SMALL_DATA, CliResult, make_data_root, run_pipeline
+from tests.e2e.conftest import SMALL_DATA, CliResult, SavedFirstRun, run_pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -46,11 +46,9 @@ class Runs:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
-    base = tmp_path_factory.mktemp("e2e")
-    data_root = make_data_root(base)
-    home = base / "home"
-    yield Runs(home=home, data_root=data_root, first=run_pipeline(home, data_root, "--json"))
+def runs(span_1_run: SavedFirstRun) -> Iterator[Runs]:
+    start = span_1_run.restore()
+    yield Runs(home=start.home, data_root=start.data_root, first=start.result)
 
 
 @pytest.fixture(scope="module")

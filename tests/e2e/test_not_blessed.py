@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CliResult, make_data_root, run_cli, run_pipeline
+from tests.e2e.conftest import CliResult, SavedFirstRun, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -40,11 +40,9 @@ def _json_run(home: Path, data_root: Path, *extra: str, env: dict[str, str] | No
 
 
 @pytest.fixture(scope="module")
-def refusals(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refusals]:
-    base = tmp_path_factory.mktemp("not-blessed")
-    data_root = make_data_root(base)
-    home = base / "home"
-    baseline = json.loads(run_pipeline(home, data_root, "--json").stdout)
+def refusals(span_1_run: SavedFirstRun) -> Iterator[Refusals]:
+    start = span_1_run.restore()
+    home, data_root, baseline = start.home, start.data_root, start.summary
     assert baseline["blessed"] and baseline["pushed"], "the first run must push a baseline"
     runs = {
         # The same cached model, now held to a bar it cannot reach.

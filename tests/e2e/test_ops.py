@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from runners.store import metadata as md
-from tests.e2e.conftest import SMALL_DATA, CliResult, make_data_root, run_cli, run_pipeline
+from tests.e2e.conftest import SMALL_DATA, CliResult, SavedFirstRun, run_cli, run_pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -57,15 +57,14 @@ def _json(home: Path, *args: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
-    base = tmp_path_factory.mktemp("ops")
-    data_root = make_data_root(base)
-    home = base / "home"
+def history(span_1_run: SavedFirstRun) -> Iterator[History]:
+    start = span_1_run.restore()
+    home, data_root, first = start.home, start.data_root, start.summary
     with pytest.MonkeyPatch.context() as env:
         # Blessing on the absolute accuracy bar only: a 30-step model on spans 1-2 may score below the
-        # span-1 model, and this history needs a second push to roll back from.
+        # span-1 model, and this history needs a second push to roll back from. (The first run, shared,
+        # ran without it: with no baseline yet, the change bar did not apply to it either way.)
         env.setenv("TAXI_PIPELINE_MAX_ACCURACY_DROP", "1.0")
-        first = json.loads(run_pipeline(home, data_root, "--json").stdout)
         shutil.copytree(SMALL_DATA / "span-2", data_root / "span-2")
         second = json.loads(run_pipeline(home, data_root, "--json").stdout)
     assert first["pushed"] and second["pushed"], "both runs must push for this history"
