@@ -2,11 +2,14 @@
 
 Requests for the same version and signature that arrive within `timeout` of the first (or while the
 model threads are busy) go into one call of at most `max_rows` rows. A request that finds no other
-request in flight (`in_flight` counts the server's) and none queued is called at once: with nobody to
-wait for, the timeout would only add to its latency (TF Serving's answer to low load is a small
-timeout; this is the same, taken to zero when there is nothing to join). The call runs on a small thread
-pool, so the event loop keeps reading and parsing requests while TensorFlow computes (TensorFlow
-releases the GIL), and both cores work. A request larger than `max_rows` is called on its own.
+request in flight (`in_flight` counts the server's) and none queued is called at once when the last
+call also held one request (low load): with nobody to wait for, the timeout would only add to its
+latency (TF Serving's answer to low load is a small timeout; this is the same, taken to zero when there
+is nothing to join). After a call of several requests the lone first request of the next batch still
+waits: under steady concurrent load the others are on their way, and calling each first one alone
+makes more, smaller model calls. The call runs on a small thread pool, so the event loop keeps reading
+and parsing requests while TensorFlow computes (TensorFlow releases the GIL), and both cores work.
+A request larger than `max_rows` is called on its own.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ class Batcher:
         timeout_seconds: how long the first request of a batch waits for others to join.
         observe: called with each call's row count (the batch-size histogram).
         in_flight: requests the server is answering, the submitting one included; when it says 1 and
-            nothing is queued, the request is called without waiting (None: always wait).
+            nothing is queued and the last call held one request, the request is called without waiting
+            (None: always wait).
     """
 
     def __init__(
@@ -52,6 +56,8 @@ class Batcher:
         self.observe = observe
         self.in_flight = in_flight
         self._pending: dict[Any, _Pending] = {}
+        # Requests in the last call made: 1 means low load, where a lone request need not wait.
+        self._last_requests = 1
         self._runners: dict[Any, Callable[[list[Any]], list[list[float]]]] = {}
         self._executor = ThreadPoolExecutor(MODEL_THREADS, thread_name_prefix="model")
 
@@ -70,7 +76,12 @@ class Batcher:
         self._runners[key] = run
         pending.items.append((rows, future))
         pending.rows += len(rows)
-        alone = len(pending.items) == 1 and self.in_flight is not None and self.in_flight() <= 1
+        alone = (
+            len(pending.items) == 1
+            and self._last_requests == 1
+            and self.in_flight is not None
+            and self.in_flight() <= 1
+        )
         if pending.rows >= self.max_rows or self.timeout == 0 or alone:
             self._flush(key)
         elif pending.timer is None:
@@ -89,6 +100,7 @@ class Batcher:
         if pending.timer is not None:
             pending.timer.cancel()
         run = self._runners.pop(key)  # not kept: it holds its model, which may be unloaded later
+        self._last_requests = len(pending.items)
         batch = [row for rows, _ in pending.items for row in rows]
         loop = asyncio.get_running_loop()
         task = loop.run_in_executor(self._executor, self._call, run, batch)

@@ -40,7 +40,7 @@ from runners.commands.ops import format_models
 from runners.monitoring import textfile
 from runners.monitoring.performance import format_monitor
 from runners.store import metadata as md
-from tests.e2e.conftest import SMALL_DATA, CliResult, make_data_root, run_cli, run_pipeline
+from tests.e2e.conftest import SMALL_DATA, CliResult, SavedFirstRun, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -96,11 +96,9 @@ class Runs:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
-    base = tmp_path_factory.mktemp("new-data")
-    data_root = make_data_root(base)
-    home = base / "home"
-    first = json.loads(run_pipeline(home, data_root, "--json").stdout)
+def runs(span_1_run: SavedFirstRun) -> Iterator[Runs]:
+    start = span_1_run.restore()
+    home, data_root, first = start.home, start.data_root, start.summary
     assert first["blessed"] and first["pushed"], "span 1 must train and push a baseline"
 
     (data_root / "span-2").mkdir()

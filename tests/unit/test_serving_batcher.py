@@ -65,3 +65,33 @@ def test_a_request_with_others_in_flight_waits_for_the_timeout_then_runs_alone()
     finally:
         batcher.close()
     assert held and result == [[2.0]] and calls == [[1.0]]
+
+
+def test_after_a_joined_call_a_lone_request_waits_for_others_once_then_is_called_at_once_again() -> None:
+    # Under steady concurrent load the first request of the next batch is alone for a moment: calling it at
+    # once would halve the batches. It waits once; a call of one request means low load again.
+    calls: list[list[Any]] = []
+    in_flight = [3]
+    batcher = Batcher(max_rows=256, timeout_seconds=0.05, in_flight=lambda: in_flight[0])
+
+    async def scenario() -> tuple[bool, bool]:
+        run = _doubling(calls)
+        await asyncio.gather(*(batcher.submit("v1", run, [float(i)]) for i in range(3)))
+        in_flight[0] = 1
+        first = asyncio.ensure_future(batcher.submit("v1", run, [5.0]))
+        await asyncio.sleep(0)
+        first_held = "v1" in batcher._pending  # a batch waiting for its timer, not handed to the model
+        await asyncio.wait_for(first, 60)
+        batcher.timeout = HOUR  # waiting now would fail the wait_for below
+        second = asyncio.ensure_future(batcher.submit("v1", run, [6.0]))
+        await asyncio.sleep(0)
+        second_at_once = "v1" not in batcher._pending
+        await asyncio.wait_for(second, 60)
+        return first_held, second_at_once
+
+    try:
+        first_held, second_at_once = asyncio.run(scenario())
+    finally:
+        batcher.close()
+    assert first_held and second_at_once
+    assert calls == [[0.0, 1.0, 2.0], [5.0], [6.0]]
