@@ -1,15 +1,15 @@
 """Joins concurrent predict requests into one model call, as TF Serving's batching does.
 
 Requests for the same version and signature that arrive within `timeout` of the first (or while the
-model threads are busy) go into one call of at most `max_rows` rows. A request that finds no other
-request in flight (`in_flight` counts the server's) and none queued is called at once when the last
-call also held one request (low load): with nobody to wait for, the timeout would only add to its
-latency (TF Serving's answer to low load is a small timeout; this is the same, taken to zero when there
-is nothing to join). After a call of several requests the lone first request of the next batch still
-waits: under steady concurrent load the others are on their way, and calling each first one alone
-makes more, smaller model calls. The call runs on a small thread pool, so the event loop keeps reading
-and parsing requests while TensorFlow computes (TensorFlow releases the GIL), and both cores work.
-A request larger than `max_rows` is called on its own.
+model threads are busy) go into one call of at most `max_rows` rows. A batch is called at once, without
+waiting out the timeout, when every request the server is answering (`in_flight`) has joined it and it
+holds at least as many requests as the last call: nobody is left to wait for, and the timeout would only
+add latency (TF Serving's answer to low load is a small timeout; this is the same, taken to zero when
+there is nothing to join). At concurrency 1 that is the lone request; at a steady concurrency N, the
+N-th. The first request after a call of several still waits alone: the others are on their way, and
+calling it at once would make more, smaller calls. The call runs on a small thread pool, so the event
+loop keeps reading and parsing requests while TensorFlow computes (TensorFlow releases the GIL), and
+both cores work. A request larger than `max_rows` is called on its own.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ class Batcher:
         max_rows: rows in one call at most.
         timeout_seconds: how long the first request of a batch waits for others to join.
         observe: called with each call's row count (the batch-size histogram).
-        in_flight: requests the server is answering, the submitting one included; when it says 1 and
-            nothing is queued and the last call held one request, the request is called without waiting
+        in_flight: requests the server is answering, the submitting one included; when all of them are
+            in the batch and it is as large as the last call, the batch is called without waiting
             (None: always wait).
     """
 
@@ -56,7 +56,7 @@ class Batcher:
         self.observe = observe
         self.in_flight = in_flight
         self._pending: dict[Any, _Pending] = {}
-        # Requests in the last call made: 1 means low load, where a lone request need not wait.
+        # Requests in the last call made: a batch that reaches it with everyone in flight joined need not wait.
         self._last_requests = 1
         self._runners: dict[Any, Callable[[list[Any]], list[list[float]]]] = {}
         self._executor = ThreadPoolExecutor(MODEL_THREADS, thread_name_prefix="model")
@@ -76,13 +76,14 @@ class Batcher:
         self._runners[key] = run
         pending.items.append((rows, future))
         pending.rows += len(rows)
-        alone = (
-            len(pending.items) == 1
-            and self._last_requests == 1
-            and self.in_flight is not None
-            and self.in_flight() <= 1
+        # Everyone the server is answering has joined, and as many as the last call held: nobody is left to
+        # wait for (at concurrency 1 that is the lone request; at steady concurrency N, the N-th).
+        complete = (
+            self.in_flight is not None
+            and len(pending.items) >= self._last_requests
+            and self.in_flight() <= len(pending.items)
         )
-        if pending.rows >= self.max_rows or self.timeout == 0 or alone:
+        if pending.rows >= self.max_rows or self.timeout == 0 or complete:
             self._flush(key)
         elif pending.timer is None:
             pending.timer = loop.call_later(self.timeout, self._flush, key)

@@ -95,3 +95,32 @@ def test_after_a_joined_call_a_lone_request_waits_for_others_once_then_is_called
         batcher.close()
     assert first_held and second_at_once
     assert calls == [[0.0, 1.0, 2.0], [5.0], [6.0]]
+
+
+def test_at_steady_concurrency_a_batch_is_called_once_everyone_in_flight_has_joined() -> None:
+    # Three clients in a loop: after a call of three, the third request of the next batch completes it.
+    calls: list[list[Any]] = []
+    in_flight = [3]
+    batcher = Batcher(max_rows=256, timeout_seconds=0.05, in_flight=lambda: in_flight[0])
+
+    async def scenario() -> tuple[bool, bool]:
+        run = _doubling(calls)
+        await asyncio.gather(*(batcher.submit("v1", run, [float(i)]) for i in range(3)))
+        batcher.timeout = HOUR  # from here, waiting out the timeout would fail the wait_for below
+        in_flight[0] = 2
+        early = [asyncio.ensure_future(batcher.submit("v1", run, [float(i)])) for i in (3, 4)]
+        await asyncio.sleep(0)
+        two_held = "v1" in batcher._pending  # two of the three in flight: the third is on its way
+        in_flight[0] = 3
+        last = asyncio.ensure_future(batcher.submit("v1", run, [5.0]))
+        await asyncio.sleep(0)
+        called = "v1" not in batcher._pending
+        await asyncio.wait_for(asyncio.gather(*early, last), 60)
+        return two_held, called
+
+    try:
+        two_held, called = asyncio.run(scenario())
+    finally:
+        batcher.close()
+    assert two_held and called
+    assert calls == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
