@@ -247,7 +247,7 @@ def _read_with_tfma(uri: str, prefix: str, message: Any, read: Callable[[], _T],
     try:
         return read()
     except Exception as err:  # the call reads only these files: whatever stops it is the files' damage
-        files = sorted(p for p in Path(uri).glob(f"{prefix}*") if p.is_file())
+        files = tfma_files.output_files(Path(uri), prefix)
         where = files[0] if len(files) == 1 else Path(uri) / f"{prefix}*"
         if not files:
             raise CorruptArtifactError(where, "is missing from the evaluation") from None

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+import google_crc32c
 from google.protobuf.message import DecodeError
 
 from runners.store.artifacts import CorruptArtifactError, read_json_object
@@ -84,8 +85,6 @@ def validation_proto() -> ModuleType:
 
 def masked_crc(data: bytes) -> bytes:
     """TFRecord's checksum of `data`: CRC-32C, rotated and offset ("masked") as TensorFlow writes it."""
-    import google_crc32c
-
     crc = google_crc32c.value(data)
     return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
 
@@ -116,7 +115,7 @@ def tfrecords(path: Path) -> Iterator[bytes]:
             yield data
 
 
-def _output_files(folder: Path, kind: str) -> list[Path]:
+def output_files(folder: Path, kind: str) -> list[Path]:
     """TFMA's files of one kind ("metrics", "plots", "validations"), as its loaders glob them."""
     files = sorted(p for p in folder.glob(f"{kind}*.tfrecord") if p.is_file())
     return files or sorted(p for p in folder.glob(f"{kind}*") if p.is_file())
@@ -168,7 +167,7 @@ def overall_metrics(uri: str) -> dict[str, float]:
         CorruptArtifactError: a metrics file or eval_config.json is damaged (exit 3).
     """
     folder = Path(uri)
-    files = sorted(p for p in folder.glob("metrics*") if p.is_file())
+    files = output_files(folder, "metrics")
     if not files:
         raise FileNotFoundError(f"{folder} holds no metrics file")
     proto: Any = metrics_proto()
@@ -197,15 +196,15 @@ def load_metrics(uri: str) -> Iterator[Any]:
     """The MetricsForSlice records of an Evaluator output (what tfma.load_metrics yields).
 
     Raises:
-        FileNotFoundError: the folder holds no metrics file. ValueError: a file is truncated.
+        FileNotFoundError: the folder holds no metrics file. DamagedRecordsError (a ValueError): a file
+            is cut short, fails a checksum or holds other records.
     """
-    files = _output_files(Path(uri), "metrics")
+    files = output_files(Path(uri), "metrics")
     if not files:
         raise FileNotFoundError(f"{uri} holds no metrics file")
     proto: Any = metrics_proto()
     for path in files:
-        for record in tfrecords(path):
-            yield proto.MetricsForSlice.FromString(record)
+        yield from records_of(path, proto.MetricsForSlice)
 
 
 def load_validation_result(uri: str) -> Any:
@@ -214,13 +213,13 @@ def load_validation_result(uri: str) -> Any:
     Raises:
         FileNotFoundError: no validations file. ValueError: not exactly one record, or truncated.
     """
-    files = _output_files(Path(uri), "validations")
+    files = output_files(Path(uri), "validations")
     if not files:
         raise FileNotFoundError(f"{uri} holds no validations file")
-    records = [record for path in files for record in tfrecords(path)]
+    records = [record for path in files for record in records_of(path, validation_proto().ValidationResult)]
     if len(records) != 1:
         raise ValueError(f"{uri}: {len(records)} validation results, expected one")
-    return validation_proto().ValidationResult.FromString(records[0])
+    return records[0]
 
 
 def parse_eval_config(text: str) -> Any:
@@ -239,9 +238,9 @@ def load_eval_config(uri: str) -> Any:
     """
     from google.protobuf import json_format
 
-    run = json_format.Parse((Path(uri) / "eval_config.json").read_text(), config_proto().EvalRun())
+    run = json_format.Parse((Path(uri) / EVAL_CONFIG_FILE).read_text(), config_proto().EvalRun())
     if not run.version:
-        raise ValueError(f"{uri}/eval_config.json names no TFMA version")
+        raise ValueError(f"{uri}/{EVAL_CONFIG_FILE} names no TFMA version")
     return run.eval_config
 
 
