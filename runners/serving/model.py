@@ -20,6 +20,11 @@ from runners.serving.settings import ServeSettings
 
 # A version that failed to load (e.g. copied in by hand and still incomplete) is retried after this.
 RETRY_FAILED_SECONDS = 30.0
+# A version loaded before ML Metadata recorded its push is looked up again on each poll for this long.
+# The Pusher writes the version folder first and records the push when its step ends, so a server
+# that polls in between would otherwise check that version's requests against the curated schema for
+# as long as it stays loaded; a folder copied in by hand is never recorded, so the lookups stop.
+SCHEMA_RECHECK_SECONDS = 300.0
 
 
 # What a signature takes: one tensor per raw feature, or serialized tf.Examples.
@@ -75,6 +80,9 @@ class LoadedModel:
     _baseline_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
     # Seconds each step of loading took (schema, SavedModel, warm-up), said in the console.
     load_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+    # When ML Metadata did not record the version at load: looks again, returning the features and
+    # source of the schema it was trained with once recorded (None until then).
+    recheck_schema: Callable[[], tuple[list[ServingFeature], str] | None] | None = None
 
     def explain_baseline(self) -> tuple[dict[str, Any] | None, str]:
         """The baseline row, or None and why there is none; read until found, then kept."""
@@ -107,12 +115,13 @@ class LoadedModel:
         return [[float(v) for v in row] for row in result]
 
 
-def schema_of_version(config: PipelineConfig, version: int) -> tuple[Any, str]:
-    """Returns the schema a served version was trained with, and where it came from.
+def schema_of_version(config: PipelineConfig, version: int) -> tuple[Any, str, bool]:
+    """Returns the schema a served version was trained with, where it came from, and whether ML
+    Metadata recorded it.
 
     The schema file is found through ML Metadata (runners.store.lineage.trained_schema_file). When the
-    home has no ML Metadata or does not know the version (a folder copied in by hand), the curated
-    schema of the config is used instead.
+    home has no ML Metadata or does not know the version (a folder copied in by hand, or a push not
+    recorded yet), the curated schema of the config is used instead (recorded: False).
     """
     from pipeline import validation
 
@@ -126,13 +135,12 @@ def schema_of_version(config: PipelineConfig, version: int) -> tuple[Any, str]:
             push = ln.push_of_version(ln.find_pushes(store, config.pipeline_name), version)
             schema_file = ln.trained_schema_file(store, push) if push is not None else None
             if schema_file is not None:
-                return validation.load_schema(
-                    schema_file
-                ), f"{schema_file} (the schema version {version} was trained with)"
+                schema = validation.load_schema(schema_file)
+                return schema, f"{schema_file} (the schema version {version} was trained with)", True
         except Exception as err:  # a locked or newer store must not stop serving: say so and fall back
             fallback = f"{config.schema_path} (the curated schema: ML Metadata could not be read: {err})"
     try:
-        return validation.load_schema(config.schema_path), fallback
+        return validation.load_schema(config.schema_path), fallback, False
     except ValueError as err:
         raise RunError(str(err), EXIT_USAGE) from None
 
@@ -214,7 +222,7 @@ def load_version(config: PipelineConfig, version: int) -> LoadedModel:
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     path = Path(config.serving_dir) / str(version)
-    schema, source = schema_of_version(config, version)
+    schema, source, recorded = schema_of_version(config, version)
     features = serving_features(schema)
     seconds["schema"] = time.perf_counter() - started
     loaded = tf.saved_model.load(str(path))
@@ -230,6 +238,10 @@ def load_version(config: PipelineConfig, version: int) -> LoadedModel:
     # A version exported before serving_default took raw values (its serving_default takes tf.Examples,
     # serving_raw the values) still loads and answers as TF Serving would answer it.
     taken = set().union(*(s.dtypes for s in raw)) if raw else names
+
+    def recheck_schema() -> tuple[list[ServingFeature], str] | None:
+        schema, source, recorded = schema_of_version(config, version)
+        return ([f for f in serving_features(schema) if f.name in taken], source) if recorded else None
 
     def find_baseline() -> tuple[dict[str, Any] | None, str]:
         baseline, problem = baseline_of_version(config, version)
@@ -249,6 +261,7 @@ def load_version(config: PipelineConfig, version: int) -> LoadedModel:
         handle=loaded,
         find_baseline=find_baseline,
         load_seconds=seconds,
+        recheck_schema=None if recorded else recheck_schema,
     )
     # One call of one row before serving initialises the vocabulary tables and lets TensorFlow
     # optimise the signature's graph, so the first client request is not the slow one.
@@ -351,6 +364,22 @@ class ModelManager:
         )
         return model
 
+    def _recorded(self, model: LoadedModel) -> LoadedModel:
+        """The model, with the schema it was trained with once ML Metadata records its push."""
+        if model.recheck_schema is None:
+            return model
+        if time.time() - model.loaded_at > SCHEMA_RECHECK_SECONDS:
+            return dataclasses.replace(model, recheck_schema=None)
+        try:
+            found = model.recheck_schema()
+        except Exception:  # a locked store: look again on the next poll
+            return model
+        if found is None:
+            return model
+        features, source = found
+        self.say(f"version {model.version}: ML Metadata now records its push; requests checked with {source}")
+        return dataclasses.replace(model, features=features, schema_source=source, recheck_schema=None)
+
     def poll(self) -> None:
         """Loads the versions the policy wants, then unloads the others; with the latest-N policy, a
         version that fails to load leaves the next lower one serving in its place."""
@@ -362,8 +391,9 @@ class ModelManager:
                 break
             model = models.get(version) or self._load(version)
             if model is not None:
-                keep[version] = model
-        if keep == models:
+                keep[version] = self._recorded(model)
+        if keep.keys() == models.keys():
+            self.models = keep  # the same versions; one may have found its trained schema (_recorded)
             return
         before = sorted(models)
         self.models = keep  # new versions serve from here on; the old ones finish what they started
