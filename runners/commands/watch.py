@@ -15,7 +15,6 @@ from runners.monitoring import outcome, textfile
 from runners.monitoring.watch import Watcher, WatchOptions, span_folders
 from runners.quiet import quiet_libraries
 from runners.store import gates
-from runners.store import metadata as md
 
 _DESCRIPTION = """\
 Polls the data root and runs the pipeline (`taxi-pipeline run --span N`, as a child process) when a
@@ -84,14 +83,8 @@ class _Recorder:
         self.say = say
         self.known_runs = outcome.run_count(config)
 
-    def _store(self) -> Any:
-        try:
-            return md.connect(self.config.metadata_path)
-        except FileNotFoundError:
-            return None
-
     def accepted_spans(self) -> set[int]:
-        store = self._store()
+        store = outcome.store_if_any(self.config)
         return gates.accepted_spans(store, self.config.pipeline_name) if store is not None else set()
 
     def after_run(self, span: int, exit_code: int, summary: dict[str, Any] | None) -> None:

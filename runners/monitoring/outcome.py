@@ -29,7 +29,8 @@ _log = logging.getLogger(__name__)
 REPEATED = -1
 
 
-def _store(config: PipelineConfig) -> Any:
+def store_if_any(config: PipelineConfig) -> Any:
+    """The home's ML Metadata, or None before its first run."""
     try:
         return md.connect(config.metadata_path)
     except FileNotFoundError:
@@ -42,7 +43,7 @@ def run_count(config: PipelineConfig) -> int:
     Never raises: a store that cannot be read is the run's own business to report.
     """
     try:
-        store = _store(config)
+        store = store_if_any(config)
         return len(md.run_ids(store, config.pipeline_name)) if store is not None else 0
     except Exception:
         _log.exception("counting the runs in ML Metadata failed")
@@ -56,7 +57,7 @@ def _drift(config: PipelineConfig, runs_before: int) -> int | None:
             "taxi_pipeline_drift_features_over_limit"
         )
         return int(recorded[0][1]) if recorded else None
-    store = _store(config)
+    store = store_if_any(config)
     run_ids = md.run_ids(store, config.pipeline_name) if store is not None else []
     # A run that stopped before it started (preflight, unreadable files) registered no run of its own.
     if len(run_ids) <= runs_before:
@@ -72,7 +73,7 @@ def serving_score_level(config: PipelineConfig) -> tuple[int | None, float | Non
     that model was blessed on (ML Metadata's push record of the version says which).
     """
     version = sd.serving_version(config.serving_dir)
-    store = _store(config) if version is not None else None
+    store = store_if_any(config) if version is not None else None
     if version is None or store is None:
         return version, None
     push = ln.push_of_version(ln.find_pushes(store, config.pipeline_name), version)
