@@ -319,7 +319,11 @@ def _with_fallback(read: Callable[[_Reader], _T]) -> _T:
     """Reads with the protos alone (milliseconds); anything unusual is read by TFMA (TensorFlow loads first)."""
     try:
         return read(_FILES)
-    except Exception:  # anything unusual: TFMA itself reads it, or raises why it cannot
+    except tfma_files.DamagedRecordsError:
+        # Broken TFRecord framing, a failed checksum or a record that does not parse: TFMA's readers
+        # stop on the same bytes, after seconds of loading TensorFlow, and name no file.
+        raise
+    except Exception:  # anything else unusual: TFMA itself reads it, or raises why it cannot
         with quiet_libraries():
             return read(_TFMA)
 

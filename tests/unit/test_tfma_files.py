@@ -207,3 +207,24 @@ def test_a_changed_byte_inside_a_record_is_a_checksum_error_not_another_number(t
     path.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="checksum mismatch"):
         list(tfma_files.tfrecords(path))
+
+
+def test_a_damaged_metrics_file_is_named_without_loading_tensorflow(tmp_path: Path) -> None:
+    # A failed checksum is damage TFMA's readers stop on too: named at once, not after TensorFlow loads.
+    _write_evaluation(tmp_path)
+    config = {"version": "0.47.0", "evalConfig": {"modelSpecs": [{"name": "candidate", "labelKey": "big_tipper"}]}}
+    (tmp_path / "eval_config.json").write_text(json.dumps(config))  # one the proto reader takes whole
+    path = tmp_path / "metrics-00000-of-00001.tfrecord"
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0x01  # inside the first record's bytes: its checksum no longer matches
+    path.write_bytes(bytes(data))
+    code = (
+        "import sys\nfrom runners.store import evaluations\ntry:\n"
+        f"    evaluations.read_evaluation({str(tmp_path)!r})\n"
+        "except Exception as err:\n    print(type(err).__name__, '|', err)\n"
+        "print('tensorflow' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("DamagedRecordsError |") and str(path) in lines[0], done.stdout
+    assert lines[-1] == "False", done.stdout
