@@ -240,9 +240,9 @@ def main() -> int:
     try:
         load(url, config.model_name, bodies, min(20, args.requests), 1)  # warm-up, not counted
         for concurrency in args.concurrency:
-            cpu_before = cpu_seconds(pid)
+            cpu_before, client_before = cpu_seconds(pid), time.process_time()
             result = load(url, config.model_name, bodies, args.requests, concurrency)
-            cpu_after = cpu_seconds(pid)
+            cpu_after, result["client"] = cpu_seconds(pid), (time.process_time() - client_before) / result["seconds"]
             if cpu_before is not None and cpu_after is not None:
                 result["cores"] = (cpu_after - cpu_before) / result["seconds"]
             result["load"] = os.getloadavg()[0]
@@ -263,6 +263,7 @@ def main() -> int:
             print(f"  {error}")
         if "cores" in result:
             print(f"{'server CPU':<28} {result['cores']:.2f} cores (of {os.cpu_count()})")
+        print(f"{'client CPU (this process)':<28} {result['client']:.2f} cores")
         print(f"{'load average after':<28} {result['load']:.2f}")
     print(f"\nBurst of {args.burst} simultaneous new connections: {len(burst_failures)} failed")
     for failure in burst_failures[:5]:
