@@ -2,12 +2,13 @@
 
 Starts the server on a free port against a home's pushed model (or targets --url), and in one run
 prints: for concurrency 1, 8 and 32 (N one-row predict requests each, from C threads over keep-alive
-connections) p50/p95/p99 latency, errors, requests per second and the server process's CPU use (cores);
-the failures of a burst of 300 simultaneous new connections; and the SavedModel's serving_default
-signature called in this process on the same rows, one at a time, with the ratios the issue asks for.
-Run from the repository root:
+connections) p50/p95/p99 latency, errors, requests per second and the server process's CPU use (cores)
+beside the client's; the failures of a burst of 300 simultaneous new connections; and the SavedModel's
+serving_default signature called in this process on the same rows, one at a time, with the ratios the
+issue asks for. The levels and the in-process calls alternate in
+rounds, so both sides of a ratio are measured on the same machine minute. Run from the repository root:
 
-    .venv/bin/python bench/load_test.py --home outputs --requests 1000
+    .venv/bin/python bench/load_test.py --home outputs --requests 3000
 """
 
 from __future__ import annotations
@@ -188,26 +189,45 @@ def server_side_mean(url: str) -> float | None:
     return found["sum"] / found["count"] if found.get("count") else None
 
 
-def in_process(serving_dir: Path, instances: list[dict[str, Any]], features: list[Any], count: int) -> list[float]:
-    """Times the highest version's serving_default signature, one row per call, in this process."""
-    import tensorflow as tf
+class InProcess:
+    """The highest version's serving_default signature in this process, timed one row per call."""
 
-    model = tf.saved_model.load(str(serving_dir / str(sd.serving_version(serving_dir))))
-    function = model.signatures[ids.SERVING_DEFAULT]
-    dtypes = {name: spec.dtype for name, spec in function.structured_input_signature[1].items()}
-    checked = [check_row(instance, features, "row") for instance in instances]
-    inputs = []
-    for row in checked:
-        values = columns([row], features)
-        inputs.append({name: tf.constant(values[name], dtype=dtype) for name, dtype in dtypes.items()})
-    for tensors in inputs[:20]:  # warm-up, as the server warms up when it loads a version
-        function(**tensors)
-    times = []
-    for i in range(count):
-        started = time.perf_counter()
-        function(**inputs[i % len(inputs)])[OUTPUT_KEY].numpy()
-        times.append(time.perf_counter() - started)
-    return times
+    def __init__(self, serving_dir: Path, instances: list[dict[str, Any]], features: list[Any]) -> None:
+        import tensorflow as tf
+
+        self.model = tf.saved_model.load(str(serving_dir / str(sd.serving_version(serving_dir))))
+        self.function = self.model.signatures[ids.SERVING_DEFAULT]
+        dtypes = {name: spec.dtype for name, spec in self.function.structured_input_signature[1].items()}
+        self.inputs = []
+        for instance in instances:
+            values = columns([check_row(instance, features, "row")], features)
+            self.inputs.append({name: tf.constant(values[name], dtype=dtype) for name, dtype in dtypes.items()})
+        for tensors in self.inputs[:20]:  # warm-up, as the server warms up when it loads a version
+            self.function(**tensors)
+
+    def time(self, count: int) -> list[float]:
+        """Seconds of each of `count` calls."""
+        times = []
+        for i in range(count):
+            started = time.perf_counter()
+            self.function(**self.inputs[i % len(self.inputs)])[OUTPUT_KEY].numpy()
+            times.append(time.perf_counter() - started)
+        return times
+
+
+def _pooled(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One concurrency level's rounds as one result."""
+    pooled: dict[str, Any] = {
+        "seconds": sum(p["seconds"] for p in parts),
+        "latencies": [x for p in parts for x in p["latencies"]],
+        "errors": [e for p in parts for e in p["errors"]],
+        "client": sum(p["client"] * p["seconds"] for p in parts) / sum(p["seconds"] for p in parts),
+        "rates": [len(p["latencies"]) / p["seconds"] for p in parts],
+        "p99s": [percentile(p["latencies"], 99) for p in parts],
+    }
+    if all("cpu" in p for p in parts):
+        pooled["cores"] = sum(p["cpu"] for p in parts) / pooled["seconds"]
+    return pooled
 
 
 def main() -> int:
@@ -215,9 +235,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", default="outputs", help="home whose pushed model to serve (default: outputs)")
     parser.add_argument("--url", help="target a running server instead, e.g. http://127.0.0.1:8501")
-    parser.add_argument("--requests", type=int, default=1000, help="predict requests per concurrency (default: 1000)")
+    parser.add_argument(
+        "--requests", type=int, default=3000, help="predict requests per concurrency, over all rounds (default: 3000)"
+    )
     parser.add_argument(
         "--concurrency", type=int, nargs="+", default=[1, 8, 32], help="client threads (default: 1 8 32)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="rounds of (each concurrency, then the in-process calls): both sides meet the same machine (default: 5)",
     )
     parser.add_argument("--burst", type=int, default=300, help="simultaneous new connections (default: 300)")
     parser.add_argument("--rows", type=Path, default=DEFAULT_ROWS, help="CSV of taxi rows to send, one per request")
@@ -230,60 +258,75 @@ def main() -> int:
     bodies = [json.dumps({"instances": [instance]}).encode() for instance in instances]
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.2f} at start")
     print(f"rows: {len(instances)} from {args.rows}, one per request")
+    per_round = max(1, args.requests // args.rounds)
+    print(
+        f"{args.rounds} rounds of {per_round} requests per concurrency, each followed by {per_round} in-process calls"
+    )
 
     server = None
     url = args.url
     if url is None:
         server, url = start_server(args.home, args.log_sampling)
     pid = server.pid if server is not None else None
-    results: dict[int, dict[str, Any]] = {}
+    rounds: dict[int, list[dict[str, Any]]] = {c: [] for c in args.concurrency}
+    local: list[list[float]] = []
     try:
-        load(url, config.model_name, bodies, min(20, args.requests), 1)  # warm-up, not counted
-        for concurrency in args.concurrency:
-            cpu_before, client_before = cpu_seconds(pid), time.process_time()
-            result = load(url, config.model_name, bodies, args.requests, concurrency)
-            cpu_after, result["client"] = cpu_seconds(pid), (time.process_time() - client_before) / result["seconds"]
-            if cpu_before is not None and cpu_after is not None:
-                result["cores"] = (cpu_after - cpu_before) / result["seconds"]
-            result["load"] = os.getloadavg()[0]
-            results[concurrency] = result
+        # Loaded beside the running server, so its calls alternate with the server's rounds: this VM's
+        # speed moves by a third within minutes, and a ratio of figures taken minutes apart shows that.
+        calls = InProcess(Path(config.serving_dir), instances, features)
+        load(url, config.model_name, bodies, 20, 1)  # warm-up, not counted
+        for _ in range(args.rounds):
+            for concurrency in args.concurrency:
+                cpu_before, client_before = cpu_seconds(pid), time.process_time()
+                result = load(url, config.model_name, bodies, per_round, concurrency)
+                cpu_after = cpu_seconds(pid)
+                result["client"] = (time.process_time() - client_before) / result["seconds"]
+                if cpu_before is not None and cpu_after is not None:
+                    result["cpu"] = cpu_after - cpu_before
+                rounds[concurrency].append(result)
+            local.append(calls.time(per_round))
         burst_failures = burst(url, config.model_name, bodies[0], args.burst)
         mean_server = server_side_mean(url)
     finally:
         if server is not None:
             server.terminate()
             server.wait(timeout=60)
+    results = {concurrency: _pooled(parts) for concurrency, parts in rounds.items()}
     for concurrency, result in results.items():
         latencies = result["latencies"]
-        print(f"\nHTTP predict on loopback: {args.requests} requests at concurrency {concurrency}")
+        print(f"\nHTTP predict on loopback: {len(latencies)} requests at concurrency {concurrency}")
         print(summary("client latency", latencies))
         print(f"{'throughput':<28} {len(latencies) / result['seconds']:.1f} requests/s over {result['seconds']:.2f} s")
+        print(f"{'  per round':<28} {', '.join(f'{r:.0f}' for r in result['rates'])} requests/s")
         print(f"{'errors':<28} {len(result['errors'])}")
         for error in result["errors"][:5]:
             print(f"  {error}")
         if "cores" in result:
             print(f"{'server CPU':<28} {result['cores']:.2f} cores (of {os.cpu_count()})")
         print(f"{'client CPU (this process)':<28} {result['client']:.2f} cores")
-        print(f"{'load average after':<28} {result['load']:.2f}")
     print(f"\nBurst of {args.burst} simultaneous new connections: {len(burst_failures)} failed")
     for failure in burst_failures[:5]:
         print(f"  {failure}")
     if mean_server is not None:
         print(f"{'server-side mean (metrics)':<28} {mean_server * 1000:.2f} ms")
 
-    times = in_process(Path(config.serving_dir), instances, features, min(args.requests, 1000))
-    print("\nIn-process SavedModel call (serving_default, batch of 1, one thread):")
+    times = [t for part in local for t in part]
+    print("\nIn-process SavedModel call (serving_default, batch of 1, one thread), between the rounds:")
     print(summary("in-process latency", times))
     rate = len(times) / sum(times)
     print(f"{'in-process rate':<28} {rate:.1f} calls/s")
+    print(f"{'  per round':<28} {', '.join(f'{len(p) / sum(p):.0f}' for p in local)} calls/s")
     if 8 in results:
         served = len(results[8]["latencies"]) / results[8]["seconds"]
+        each = ", ".join(f"{r / (len(p) / sum(p)):.2f}" for r, p in zip(results[8]["rates"], local, strict=True))
         print(
-            f"throughput at concurrency 8 / in-process rate: {served / rate:.2f}x (target >= 1.5x on an idle machine)"
+            f"throughput at concurrency 8 / in-process rate: {served / rate:.2f}x (target >= 1.5x on an idle machine;"
+            f" rounds: {each})"
         )
     if 1 in results:
         ratio = percentile(results[1]["latencies"], 99) / percentile(times, 99)
-        print(f"p99 at concurrency 1 / in-process p99: {ratio:.2f}x (target <= 3x on an idle machine)")
+        each = ", ".join(f"{q / percentile(p, 99):.2f}" for q, p in zip(results[1]["p99s"], local, strict=True))
+        print(f"p99 at concurrency 1 / in-process p99: {ratio:.2f}x (target <= 3x on an idle machine; rounds: {each})")
     print(f"\nload average {os.getloadavg()[0]:.2f} at end")
     failed = burst_failures or any(r["errors"] for r in results.values())
     return 1 if failed else 0
