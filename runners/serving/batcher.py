@@ -10,12 +10,6 @@ N-th. The first request after a call of several still waits alone: the others ar
 calling it at once would make more, smaller calls. The call runs on a small thread pool, so the event
 loop keeps reading and parsing requests while TensorFlow computes (TensorFlow releases the GIL), and
 both cores work. A request larger than `max_rows` is called on its own.
-
-The one exception: a small request that is the only one the server is answering, with no model call
-running and the last call a lone request too (low load, not the gap between two batches), is called
-on the event loop itself. There is nothing for the loop to do meanwhile, and the
-two thread switches of a hand-off (to a model thread and back) are a large part of a one-row
-request's latency and most of its jitter on a busy machine.
 """
 
 from __future__ import annotations
@@ -29,9 +23,6 @@ from typing import Any
 # Model calls at once: one per core of the 2-core machine this was measured on; each TensorFlow call
 # also uses its own intra-op threads.
 MODEL_THREADS = 2
-# A lone request of at most this many rows is called on the event loop (a millisecond or two of model
-# time); a larger one would keep the loop from accepting connections meanwhile.
-INLINE_MAX_ROWS = 16
 
 
 @dataclasses.dataclass
@@ -68,27 +59,15 @@ class Batcher:
         # Requests in the last call made: a batch that reaches it with everyone in flight joined need not wait.
         self._last_requests = 1
         self._runners: dict[Any, Callable[[list[Any]], list[list[float]]]] = {}
-        # Model calls running on the threads now (changed on the event loop only).
-        self._running = 0
         self._executor = ThreadPoolExecutor(MODEL_THREADS, thread_name_prefix="model")
 
     async def submit(
         self, key: Any, run: Callable[[list[Any]], list[list[float]]], rows: list[Any]
     ) -> list[list[float]]:
         """Returns run's results for `rows`, computed in one call with other requests of the same key."""
-        if (
-            self.in_flight is not None
-            and len(rows) <= INLINE_MAX_ROWS
-            and self._last_requests <= 1
-            and self._running == 0
-            and not self._pending
-            and self.in_flight() <= 1
-        ):
-            self._last_requests = 1
-            return self._call(run, rows)
-        if len(rows) >= self.max_rows:
-            return await self._in_thread(run, rows)
         loop = asyncio.get_running_loop()
+        if len(rows) >= self.max_rows:
+            return await loop.run_in_executor(self._executor, self._call, run, rows)
         future: asyncio.Future[list[list[float]]] = loop.create_future()
         pending = self._pending.setdefault(key, _Pending())
         if pending.rows + len(rows) > self.max_rows:
@@ -110,17 +89,6 @@ class Batcher:
             pending.timer = loop.call_later(self.timeout, self._flush, key)
         return await future
 
-    def _in_thread(self, run: Callable[[list[Any]], list[list[float]]], rows: list[Any]) -> asyncio.Future[Any]:
-        """run(rows) started on a model thread, counted in `_running` until it ends."""
-        self._running += 1
-        task = asyncio.get_running_loop().run_in_executor(self._executor, self._call, run, rows)
-
-        def ended(_: asyncio.Future[Any]) -> None:
-            self._running -= 1
-
-        task.add_done_callback(ended)
-        return task
-
     def _call(self, run: Callable[[list[Any]], list[list[float]]], rows: list[Any]) -> list[list[float]]:
         if self.observe is not None:
             self.observe(len(rows))
@@ -135,7 +103,8 @@ class Batcher:
         run = self._runners.pop(key)  # not kept: it holds its model, which may be unloaded later
         self._last_requests = len(pending.items)
         batch = [row for rows, _ in pending.items for row in rows]
-        task = self._in_thread(run, batch)
+        loop = asyncio.get_running_loop()
+        task = loop.run_in_executor(self._executor, self._call, run, batch)
 
         def deliver(done: asyncio.Future[list[list[float]]]) -> None:
             error = done.exception()

@@ -100,7 +100,10 @@ class _Services(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
             code = grpc.StatusCode.INTERNAL
             context.abort(code, str(err))
         finally:
-            self.metrics.answered(endpoint, code.name, code != grpc.StatusCode.OK, time.perf_counter() - started)
+            self.metrics.requests.labels(code=code.name, endpoint=endpoint).inc()
+            if code != grpc.StatusCode.OK:
+                self.metrics.errors.labels(code=code.name, endpoint=endpoint).inc()
+            self.metrics.duration.labels(endpoint=endpoint).observe(time.perf_counter() - started)
 
     def Predict(self, request: Any, context: Any) -> Any:
         return self._call("grpc_predict", context, lambda: self._predict(request))
@@ -155,7 +158,7 @@ class _Services(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
                     grpc.StatusCode.INVALID_ARGUMENT, f"instance {i}: feature '{bad[0]}' is outside the schema's domain"
                 )
         scores = model.run(signature, batch)
-        self.metrics.predicted(model.version, scores)  # scores in the histogram too, as REST's are
+        self.metrics.predictions.labels(version=str(model.version)).inc(len(scores))
         self.request_log.offer(checked, model.features, outside)  # gRPC traffic counts for skew as REST's does
         response = predict_pb2.PredictResponse()
         response.model_spec.name = self.config.model_name

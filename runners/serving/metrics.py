@@ -3,8 +3,6 @@ process and platform collectors, so /metrics also shows CPU, memory and open fil
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -85,38 +83,6 @@ class ServingMetrics:
             buckets=BATCH_BUCKETS,
             registry=r,
         )
-
-        # Labelled children by label values: labels() takes a lock and builds a key per call, a
-        # measurable part of a small request's CPU. Never removed, so a cached child stays exported.
-        self._answered: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
-        self._predicted: dict[int, tuple[Any, Any]] = {}
-
-    def answered(self, endpoint: str, code: str, failed: bool, seconds: float) -> None:
-        """Counts and times one answer (REST status or gRPC code) of an endpoint."""
-        children = self._answered.get((endpoint, code))
-        if children is None:
-            children = (
-                self.requests.labels(code=code, endpoint=endpoint),
-                self.errors.labels(code=code, endpoint=endpoint) if failed else None,
-                self.duration.labels(endpoint=endpoint),
-            )
-            self._answered[(endpoint, code)] = children
-        children[0].inc()
-        if children[1] is not None:
-            children[1].inc()
-        if seconds >= 0:
-            children[2].observe(seconds)
-
-    def predicted(self, version: int, scores: list[list[float]]) -> None:
-        """Counts a version's predictions and adds their scores (the first output) to its histogram."""
-        children = self._predicted.get(version)
-        if children is None:
-            children = (self.predictions.labels(version=str(version)), self.scores.labels(version=str(version)))
-            self._predicted[version] = children
-        children[0].inc(len(scores))
-        for row in scores:
-            if row:
-                children[1].observe(row[0])
 
     def render(self) -> bytes:
         """Every metric in the Prometheus text format."""

@@ -171,7 +171,6 @@ def serve(
         app.asgi(),
         http=protocol,
         lifespan="off",
-        interface="asgi3",  # the app is a bound coroutine method, which uvicorn's detection takes for ASGI 2
         log_config=None,
         log_level="warning",
         access_log=False,
@@ -179,9 +178,6 @@ def serve(
         timeout_keep_alive=max(1, round(settings.keep_alive_seconds)),
         timeout_graceful_shutdown=max(1, round(settings.graceful_seconds)),
         server_header=False,
-        # No proxy in front of a loopback server, and the app reads no client address: the
-        # X-Forwarded-* middleware would only add a layer to every request.
-        proxy_headers=False,
     )
 
     def started() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Any
 
 from runners.serving.batcher import Batcher
@@ -125,30 +124,3 @@ def test_at_steady_concurrency_a_batch_is_called_once_everyone_in_flight_has_joi
         batcher.close()
     assert two_held and called
     assert calls == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
-
-
-def test_a_lone_small_request_at_low_load_runs_on_the_event_loop_and_joined_ones_on_a_model_thread() -> None:
-    threads: list[str] = []
-    in_flight = [1]
-    batcher = Batcher(max_rows=256, timeout_seconds=HOUR, in_flight=lambda: in_flight[0])
-
-    def run(batch: list[Any]) -> list[list[float]]:
-        threads.append(threading.current_thread().name)
-        return [[row] for row in batch]
-
-    async def scenario() -> None:
-        await batcher.submit("v1", run, [1.0])  # alone, last call alone: on the loop
-        await batcher.submit("v1", run, [float(i) for i in range(17)])  # alone but larger than inline: thread
-        in_flight[0] = 2
-        await asyncio.wait_for(asyncio.gather(*(batcher.submit("v1", run, [float(i)]) for i in range(2))), 60)
-        in_flight[0] = 1
-        batcher.timeout = 0.05
-        await asyncio.wait_for(batcher.submit("v1", run, [3.0]), 60)  # right after a joined call: held, thread
-
-    loop_thread = threading.current_thread().name
-    try:
-        asyncio.run(scenario())
-    finally:
-        batcher.close()
-    assert threads[0] == loop_thread
-    assert all(name.startswith("model") for name in threads[1:]) and len(threads) == 4
