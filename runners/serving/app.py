@@ -334,12 +334,7 @@ class ServingApp:
             scores = await self.batcher.submit((model.version, name), functools.partial(model.run, signature), batch)
         except ModelOutputError as err:
             return error(500, str(err))
-        version = str(model.version)
-        self.metrics.predictions.labels(version=version).inc(len(scores))
-        histogram = self.metrics.scores.labels(version=version)
-        for row in scores:
-            if row:
-                histogram.observe(row[0])
+        self.metrics.predicted(model.version, scores)
         self.request_log.offer(request.values, model.features, request.out_of_domain)
         return json_response(200, {"outputs": scores} if request.columnar else {"predictions": scores})
 

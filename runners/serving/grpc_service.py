@@ -158,7 +158,7 @@ class _Services(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
                     grpc.StatusCode.INVALID_ARGUMENT, f"instance {i}: feature '{bad[0]}' is outside the schema's domain"
                 )
         scores = model.run(signature, batch)
-        self.metrics.predictions.labels(version=str(model.version)).inc(len(scores))
+        self.metrics.predicted(model.version, scores)  # in the score histogram too, as REST's are
         self.request_log.offer(checked, model.features, outside)  # gRPC traffic counts for skew as REST's does
         response = predict_pb2.PredictResponse()
         response.model_spec.name = self.config.model_name

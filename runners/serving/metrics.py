@@ -84,6 +84,14 @@ class ServingMetrics:
             registry=r,
         )
 
+    def predicted(self, version: int, scores: list[list[float]]) -> None:
+        """Counts a version's predictions and adds their scores (the first output) to its histogram."""
+        self.predictions.labels(version=str(version)).inc(len(scores))
+        histogram = self.scores.labels(version=str(version))
+        for row in scores:
+            if row:
+                histogram.observe(row[0])
+
     def render(self) -> bytes:
         """Every metric in the Prometheus text format."""
         return bytes(generate_latest(self.registry))

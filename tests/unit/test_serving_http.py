@@ -464,6 +464,8 @@ def test_tf_servings_own_grpc_client_gets_the_rest_answer(server: Running) -> No
     )
 
     logged_before = server.metric("taxi_serving_logged_rows_total")
+    version = {"version": str(server.version())}
+    scores_before = server.metric("taxi_serving_prediction_score_count", **version)
     channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     request = predict_pb2.PredictRequest()
@@ -476,6 +478,8 @@ def test_tf_servings_own_grpc_client_gets_the_rest_answer(server: Running) -> No
     by_rest = server.predict({"instances": [ROW]})[1]["predictions"][0][0]
     assert by_grpc == pytest.approx(by_rest, abs=1e-6) == pytest.approx(_in_process(server, [ROW])[0], abs=1e-6)
     assert answer.model_spec.signature_name == "serving_default" and answer.model_spec.version.value >= 2
+    # The gRPC answer's score is in the histogram as the REST one's is (one each).
+    assert server.metric("taxi_serving_prediction_score_count", **version) == scores_before + 2
 
     examples = predict_pb2.PredictRequest()
     examples.model_spec.name, examples.model_spec.signature_name = MODEL, "serving_tf_example"
