@@ -15,6 +15,11 @@ from tests.tfrecord_files import write_tfrecords
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """Runs `code` in a fresh interpreter (its own sys.modules) from the repository root."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+
+
 def _write_evaluation(folder: Path) -> None:
     proto = tfma_files.metrics_proto()
     records = []
@@ -51,7 +56,7 @@ def test_reading_them_imports_no_tensorflow(tmp_path: Path) -> None:
         "import sys; from runners.store import tfma_files; "
         f"print(tfma_files.overall_metrics({str(tmp_path)!r}), 'tensorflow' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    done = _python(code)
     assert done.stdout.split("} ")[-1].strip() == "False", done.stdout
 
 
@@ -188,7 +193,7 @@ def test_an_evaluation_is_read_without_importing_tensorflow(tmp_path: Path) -> N
         "print(len(m.slices), len(m.thresholds), len(r), sorted(k for k in sys.modules "
         "if k.split('.')[0] in ('tensorflow', 'tensorflow_model_analysis', 'apache_beam')))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    done = _python(code)
     assert done.stdout.split(" [")[0] == "3 4 1", done.stdout
     assert done.stdout.split(" [")[1].strip("]\n") == (
         "'tensorflow_model_analysis.proto.config_pb2', 'tensorflow_model_analysis.proto.metrics_for_slice_pb2', "
@@ -224,7 +229,7 @@ def test_a_damaged_metrics_file_is_named_without_loading_tensorflow(tmp_path: Pa
         "except Exception as err:\n    print(type(err).__name__, '|', err)\n"
         "print('tensorflow' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    done = _python(code)
     lines = done.stdout.strip().splitlines()
     assert lines[0].startswith("DamagedRecordsError |") and str(path) in lines[0], done.stdout
     assert lines[-1] == "False", done.stdout
