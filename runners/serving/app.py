@@ -331,7 +331,11 @@ class ServingApp:
                 self.metrics.out_of_domain.labels(feature=feature).inc()
         batch = request.examples if signature.kind == EXAMPLES else request.rows
         try:
-            scores = await self.batcher.submit((model.version, name), functools.partial(model.run, signature), batch)
+            # Keyed by the loaded model object too: a version whose schema changes while loaded (found in
+            # ML Metadata after its load) is a new object, and rows checked against one schema are
+            # never called with the other's features.
+            key = (model.version, id(model), name)
+            scores = await self.batcher.submit(key, functools.partial(model.run, signature), batch)
         except ModelOutputError as err:
             return error(500, str(err))
         self.metrics.predicted(model.version, scores)
