@@ -239,9 +239,12 @@ def load_version(config: PipelineConfig, version: int) -> LoadedModel:
     # serving_raw the values) still loads and answers as TF Serving would answer it.
     taken = set().union(*(s.dtypes for s in raw)) if raw else names
 
+    def served(found: list[ServingFeature]) -> list[ServingFeature]:
+        return [f for f in found if f.name in taken]
+
     def recheck_schema() -> tuple[list[ServingFeature], str] | None:
         schema, source, recorded = schema_of_version(config, version)
-        return ([f for f in serving_features(schema) if f.name in taken], source) if recorded else None
+        return (served(serving_features(schema)), source) if recorded else None
 
     def find_baseline() -> tuple[dict[str, Any] | None, str]:
         baseline, problem = baseline_of_version(config, version)
@@ -253,7 +256,7 @@ def load_version(config: PipelineConfig, version: int) -> LoadedModel:
     model = LoadedModel(
         version=version,
         path=path,
-        features=[f for f in features if f.name in taken],
+        features=served(features),
         schema_source=source,
         signatures=signatures,
         loaded_at=time.time(),
