@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from runners.serving.batcher import Batcher
 
 HOUR = 3600.0
+_T = TypeVar("_T")
 
 
 def _doubling(calls: list[list[Any]]) -> Any:
@@ -18,6 +20,25 @@ def _doubling(calls: list[list[Any]]) -> Any:
     return run
 
 
+def _run(batcher: Batcher, scenario: Coroutine[Any, Any, _T]) -> _T:
+    """Runs a scenario on a fresh event loop, then stops the batcher's model threads."""
+    try:
+        return asyncio.run(scenario)
+    finally:
+        batcher.close()
+
+
+def _three_in_flight() -> tuple[list[list[Any]], list[int], Batcher]:
+    """A batcher whose server answers three requests (change in_flight[0] to change that), and its calls."""
+    in_flight = [3]
+    return [], in_flight, Batcher(max_rows=256, timeout_seconds=0.05, in_flight=lambda: in_flight[0])
+
+
+async def _call_of_three(batcher: Batcher, run: Any) -> None:
+    """Three requests joined into one call: what a steady concurrency of three leaves as the last call."""
+    await asyncio.gather(*(batcher.submit("v1", run, [float(i)]) for i in range(3)))
+
+
 def test_a_request_alone_is_called_at_once_not_after_the_batch_timeout() -> None:
     calls: list[list[Any]] = []
     batcher = Batcher(max_rows=256, timeout_seconds=HOUR, in_flight=lambda: 1)
@@ -26,10 +47,7 @@ def test_a_request_alone_is_called_at_once_not_after_the_batch_timeout() -> None
         # Waiting out the hour-long timeout would fail this long before the hour is up.
         return await asyncio.wait_for(batcher.submit("v1", _doubling(calls), [1.5]), 60)
 
-    try:
-        assert asyncio.run(one()) == [[3.0]]
-    finally:
-        batcher.close()
+    assert _run(batcher, one()) == [[3.0]]
     assert calls == [[1.5]]
 
 
@@ -42,10 +60,7 @@ def test_requests_in_flight_together_are_joined_into_one_call() -> None:
         run = _doubling(calls)
         return list(await asyncio.gather(*(batcher.submit("v1", run, [float(i)]) for i in range(3))))
 
-    try:
-        assert asyncio.run(three()) == [[[0.0]], [[2.0]], [[4.0]]]
-    finally:
-        batcher.close()
+    assert _run(batcher, three()) == [[[0.0]], [[2.0]], [[4.0]]]
     assert calls == [[0.0, 1.0, 2.0]] and sizes == [3]
 
 
@@ -60,23 +75,18 @@ def test_a_request_with_others_in_flight_waits_for_the_timeout_then_runs_alone()
         held = not task.done() and calls == []
         return held, await asyncio.wait_for(task, 60)
 
-    try:
-        held, result = asyncio.run(one())
-    finally:
-        batcher.close()
+    held, result = _run(batcher, one())
     assert held and result == [[2.0]] and calls == [[1.0]]
 
 
 def test_after_a_joined_call_a_lone_request_waits_for_others_once_then_is_called_at_once_again() -> None:
     # Under steady concurrent load the first request of the next batch is alone for a moment: calling it at
     # once would halve the batches. It waits once; a call of one request means low load again.
-    calls: list[list[Any]] = []
-    in_flight = [3]
-    batcher = Batcher(max_rows=256, timeout_seconds=0.05, in_flight=lambda: in_flight[0])
+    calls, in_flight, batcher = _three_in_flight()
 
     async def scenario() -> tuple[bool, bool]:
         run = _doubling(calls)
-        await asyncio.gather(*(batcher.submit("v1", run, [float(i)]) for i in range(3)))
+        await _call_of_three(batcher, run)
         in_flight[0] = 1
         first = asyncio.ensure_future(batcher.submit("v1", run, [5.0]))
         await asyncio.sleep(0)
@@ -89,23 +99,18 @@ def test_after_a_joined_call_a_lone_request_waits_for_others_once_then_is_called
         await asyncio.wait_for(second, 60)
         return first_held, second_at_once
 
-    try:
-        first_held, second_at_once = asyncio.run(scenario())
-    finally:
-        batcher.close()
+    first_held, second_at_once = _run(batcher, scenario())
     assert first_held and second_at_once
     assert calls == [[0.0, 1.0, 2.0], [5.0], [6.0]]
 
 
 def test_at_steady_concurrency_a_batch_is_called_once_everyone_in_flight_has_joined() -> None:
     # Three clients in a loop: after a call of three, the third request of the next batch completes it.
-    calls: list[list[Any]] = []
-    in_flight = [3]
-    batcher = Batcher(max_rows=256, timeout_seconds=0.05, in_flight=lambda: in_flight[0])
+    calls, in_flight, batcher = _three_in_flight()
 
     async def scenario() -> tuple[bool, bool]:
         run = _doubling(calls)
-        await asyncio.gather(*(batcher.submit("v1", run, [float(i)]) for i in range(3)))
+        await _call_of_three(batcher, run)
         batcher.timeout = HOUR  # from here, waiting out the timeout would fail the wait_for below
         in_flight[0] = 2
         early = [asyncio.ensure_future(batcher.submit("v1", run, [float(i)])) for i in (3, 4)]
@@ -118,9 +123,6 @@ def test_at_steady_concurrency_a_batch_is_called_once_everyone_in_flight_has_joi
         await asyncio.wait_for(asyncio.gather(*early, last), 60)
         return two_held, called
 
-    try:
-        two_held, called = asyncio.run(scenario())
-    finally:
-        batcher.close()
+    two_held, called = _run(batcher, scenario())
     assert two_held and called
     assert calls == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
