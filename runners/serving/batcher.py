@@ -6,10 +6,13 @@ waiting out the timeout, when every request the server is answering (`in_flight`
 holds at least as many requests as the last call: nobody is left to wait for, and the timeout would only
 add latency (TF Serving's answer to low load is a small timeout; this is the same, taken to zero when
 there is nothing to join). At concurrency 1 that is the lone request; at a steady concurrency N, the
-N-th. The first request after a call of several still waits alone: the others are on their way, and
-calling it at once would make more, smaller calls. The call runs on a small thread pool, so the event
-loop keeps reading and parsing requests while TensorFlow computes (TensorFlow releases the GIL), and
-both cores work. A request larger than `max_rows` is called on its own.
+N-th. Such a batch is called on the event loop itself: with every request in it there is nothing else
+for the loop to do meanwhile, and handing it to a model thread and the answer back cost two thread
+wake-ups (a fifth of the throughput at concurrency 8 on the 2-core machine of BENCHMARKS.md). The first
+request after a call of several still waits alone: the others are on their way, and calling it at once
+would make more, smaller calls. Other batches run on a small thread pool, so the event loop keeps
+reading and parsing requests while TensorFlow computes (TensorFlow releases the GIL), and both cores
+work. A request larger than `max_rows` is called on its own.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from typing import Any
 # Model calls at once: one per core of the 2-core machine this was measured on; each TensorFlow call
 # also uses its own intra-op threads.
 MODEL_THREADS = 2
+# A batch everyone in flight has joined is called on the event loop up to this many rows (one call of
+# 64 rows costs about what one row does); a larger one goes to a model thread, so a big call never
+# holds up reading new connections for long.
+LOOP_CALL_MAX_ROWS = 64
 
 
 @dataclasses.dataclass
@@ -83,7 +90,9 @@ class Batcher:
             and len(pending.items) >= self._last_requests
             and self.in_flight() <= len(pending.items)
         )
-        if pending.rows >= self.max_rows or self.timeout == 0 or complete:
+        if complete and pending.rows <= LOOP_CALL_MAX_ROWS:
+            self._call_here(key)
+        elif pending.rows >= self.max_rows or self.timeout == 0 or complete:
             self._flush(key)
         elif pending.timer is None:
             pending.timer = loop.call_later(self.timeout, self._flush, key)
@@ -94,33 +103,49 @@ class Batcher:
             self.observe(len(rows))
         return run(rows)
 
-    def _flush(self, key: Any) -> None:
+    def _take(self, key: Any) -> tuple[_Pending, Callable[[list[Any]], list[list[float]]], list[Any]] | None:
+        """Removes a key's pending batch: it, its run and its rows (None when there is none)."""
         pending = self._pending.pop(key, None)
         if pending is None:
-            return
+            return None
         if pending.timer is not None:
             pending.timer.cancel()
         run = self._runners.pop(key)  # not kept: it holds its model, which may be unloaded later
         self._last_requests = len(pending.items)
-        batch = [row for rows, _ in pending.items for row in rows]
-        loop = asyncio.get_running_loop()
-        task = loop.run_in_executor(self._executor, self._call, run, batch)
+        return pending, run, [row for rows, _ in pending.items for row in rows]
 
-        def deliver(done: asyncio.Future[list[list[float]]]) -> None:
-            error = done.exception()
-            start = 0
-            for rows, future in pending.items:
-                if future.cancelled():
-                    start += len(rows)
-                    continue
-                if error is not None:
-                    future.set_exception(error)
-                else:
-                    future.set_result(done.result()[start : start + len(rows)])
-                start += len(rows)
+    def _call_here(self, key: Any) -> None:
+        taken = self._take(key)
+        if taken is not None:
+            pending, run, batch = taken
+            outcome: list[list[float]] | BaseException
+            try:
+                outcome = self._call(run, batch)
+            except Exception as error:  # each request of the batch gets it, as from a model thread
+                outcome = error
+            _deliver(pending, outcome)
 
-        task.add_done_callback(deliver)
+    def _flush(self, key: Any) -> None:
+        taken = self._take(key)
+        if taken is None:
+            return
+        pending, run, batch = taken
+        task = asyncio.get_running_loop().run_in_executor(self._executor, self._call, run, batch)
+
+        task.add_done_callback(lambda done: _deliver(pending, done.exception() or done.result()))
 
     def close(self) -> None:
         """Waits for running model calls, then stops the threads."""
         self._executor.shutdown(wait=True)
+
+
+def _deliver(pending: _Pending, outcome: list[list[float]] | BaseException) -> None:
+    """Gives each request of a batch its rows of the call's result, or the call's error."""
+    start = 0
+    for rows, future in pending.items:
+        if not future.cancelled():
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome[start : start + len(rows)])
+        start += len(rows)

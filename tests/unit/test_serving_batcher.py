@@ -1,12 +1,14 @@
-"""The batcher: a request alone on the server is called at once, concurrent ones are joined into one call."""
+"""The batcher: a request alone on the server is called at once, concurrent ones are joined into one call;
+a batch everyone in flight joined runs on the event loop, others on a model thread."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from runners.serving.batcher import Batcher
+from runners.serving.batcher import LOOP_CALL_MAX_ROWS, Batcher
 
 HOUR = 3600.0
 _T = TypeVar("_T")
@@ -126,3 +128,55 @@ def test_at_steady_concurrency_a_batch_is_called_once_everyone_in_flight_has_joi
     two_held, called = _run(batcher, scenario())
     assert two_held and called
     assert calls == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+
+
+def _threads_of(calls: list[str]) -> Any:
+    """A run that records which thread called it."""
+
+    def run(batch: list[Any]) -> list[list[float]]:
+        calls.append(threading.current_thread().name)
+        return [[float(row)] for row in batch]
+
+    return run
+
+
+def test_a_batch_everyone_in_flight_joined_is_called_on_the_event_loop_others_on_a_model_thread() -> None:
+    # Nothing is left for the loop to do while such a call runs; handing it to a thread costs two wake-ups.
+    threads: list[str] = []
+    in_flight = [1]
+    batcher = Batcher(max_rows=256, timeout_seconds=0.01, in_flight=lambda: in_flight[0])
+
+    async def scenario() -> None:
+        run = _threads_of(threads)
+        await batcher.submit("v1", run, [1.0])  # alone: complete
+        in_flight[0] = 2  # another request in flight that never joins: the timer flushes to a thread
+        await asyncio.wait_for(batcher.submit("v1", run, [2.0]), 60)
+
+    _run(batcher, scenario())
+    assert threads[0] == threading.current_thread().name
+    assert threads[1].startswith("model")
+
+
+def test_a_complete_batch_of_more_rows_than_the_loop_takes_goes_to_a_model_thread() -> None:
+    threads: list[str] = []
+    batcher = Batcher(max_rows=256, timeout_seconds=HOUR, in_flight=lambda: 1)
+    rows = [float(i) for i in range(LOOP_CALL_MAX_ROWS + 1)]
+
+    result = _run(batcher, asyncio.wait_for(batcher.submit("v1", _threads_of(threads), rows), 60))
+    assert result == [[row] for row in rows]
+    assert len(threads) == 1 and threads[0].startswith("model")
+
+
+def test_an_error_of_a_call_on_the_event_loop_reaches_every_request_of_the_batch() -> None:
+    def failing(batch: list[Any]) -> list[list[float]]:
+        raise ValueError(f"{len(batch)} rows: not finite")
+
+    batcher = Batcher(max_rows=256, timeout_seconds=HOUR, in_flight=lambda: 2)
+
+    async def two() -> list[Any]:
+        return list(
+            await asyncio.gather(*(batcher.submit("v1", failing, [float(i)]) for i in range(2)), return_exceptions=True)
+        )
+
+    errors = _run(batcher, two())
+    assert [str(e) for e in errors] == ["2 rows: not finite", "2 rows: not finite"]
