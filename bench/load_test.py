@@ -183,8 +183,8 @@ def load_hey(url: str, model_name: str, bodies: list[bytes], requests: int, conc
     """The same load sent by hey (Go, one CPU): `concurrency` workers over keep-alive connections.
 
     A Python client's threads take turns on its GIL to read each answer and send the next request, and at
-    concurrency 8 that turn-taking is part of every request's round trip (hey and wrk answered 20-40 %
-    more requests per second than the threaded client against the same server). hey sends one body for
+    concurrency 8 that turn-taking is part of every request's round trip (hey answered about 40 % more
+    requests per second than the threaded client in two of three alternations, BENCHMARKS.md). hey sends one body for
     the whole run (the first of `bodies`); its CSV gives each request's time to 0.1 ms.
     """
     requests = max(1, requests // concurrency) * concurrency  # hey sends n // c from each worker
