@@ -64,9 +64,15 @@ find_uv() {
 
 locks=(requirements.lock)
 [ "$dev" = 1 ] && locks+=(requirements-dev.lock)
-want=$(cat "${locks[@]}" pyproject.toml | sha256sum | cut -c1-16)
-stamp="$venv/.installed-$want"
+# The stamp a venv gets once it holds exactly these locks (and this pyproject.toml).
+stamp_of() { echo "$venv/.installed-$(cat "$@" pyproject.toml | sha256sum | cut -c1-16)"; }
+stamp=$(stamp_of "${locks[@]}")
 if [ -f "$stamp" ]; then
+  exit 0
+fi
+# A venv set up with --dev holds every runtime package too: `make run` after `make test` keeps the dev tools
+# instead of syncing them away (and `make test` then installing them again).
+if [ "$dev" = 0 ] && [ -f "$(stamp_of requirements.lock requirements-dev.lock)" ]; then
   exit 0
 fi
 
