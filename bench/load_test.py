@@ -184,8 +184,8 @@ def load_hey(url: str, model_name: str, bodies: list[bytes], requests: int, conc
 
     A Python client's threads take turns on its GIL to read each answer and send the next request, and at
     concurrency 8 that turn-taking is part of every request's round trip (hey answered about 40 % more
-    requests per second than the threaded client in two of three alternations, BENCHMARKS.md). hey sends one body for
-    the whole run (the first of `bodies`); its CSV gives each request's time to 0.1 ms.
+    requests per second than the threaded client in two of three alternations, BENCHMARKS.md). hey sends
+    one body for the whole run (the first of `bodies`); its CSV gives each request's time to 0.1 ms.
     """
     requests = max(1, requests // concurrency) * concurrency  # hey sends n // c from each worker
     with tempfile.NamedTemporaryFile(suffix=".json") as body:
@@ -309,8 +309,9 @@ def main() -> int:
     parser.add_argument("--log-sampling", type=float, default=0.1, help="the server's request log rate (default: 0.1)")
     args = parser.parse_args()
 
-    client = args.client or ("hey" if shutil.which("hey") else "python")
-    if client == "hey" and shutil.which("hey") is None:
+    hey = shutil.which("hey")
+    client = args.client or ("hey" if hey else "python")
+    if client == "hey" and hey is None:
         raise SystemExit("--client hey: hey is not installed (apt-get install hey), or use --client python")
     send = load_hey if client == "hey" else load
     config = load_config(overrides={"home": args.home})
